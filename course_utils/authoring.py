@@ -1,0 +1,263 @@
+"""One source for every notebook: solutions → student skeletons.
+
+``notebooks/solutions/NN_topic.ipynb`` is written by hand. Solution code sits between nbgrader's
+markers (``### BEGIN SOLUTION`` / ``### END SOLUTION``), in code cells and in Markdown answer cells.
+``python -m course_utils.authoring`` (``make skeletons``) writes ``notebooks/exercises/NN_topic.ipynb``:
+
+* a code region becomes ``# TODO: your code here`` + ``raise NotImplementedError()``, at the region's
+  indentation, so signatures, docstrings and ``# HINT`` comments around it stay;
+* a Markdown region becomes ``YOUR ANSWER HERE``;
+* outputs and execution counts are cleared;
+* every code cell that cannot run before the exercises are done (it raises at top level, or it
+  uses a name that an unfinished exercise defines, directly or through another cell) is tagged
+  ``raises-exception``, so nbval runs the skeleton and expects exactly those cells to fail.
+
+It also keeps the solutions' nbgrader metadata complete (solution cells and check cells), so the
+same files work with ``nbgrader generate_assignment``. ``--check`` only reports what is out of date.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import re
+import sys
+from pathlib import Path
+
+import nbformat
+
+BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
+CODE_STUB = ["# TODO: your code here", "raise NotImplementedError()"]
+TEXT_STUB = "YOUR ANSWER HERE"
+RAISES = "raises-exception"
+CHECK_CALL = re.compile(r"^\s*check_\w+\(", re.MULTILINE)
+
+ROOT = Path(__file__).resolve().parent.parent
+SOLUTIONS, EXERCISES = ROOT / "notebooks" / "solutions", ROOT / "notebooks" / "exercises"
+
+
+class AuthoringError(ValueError):
+    """A solution notebook is malformed (e.g. unbalanced solution markers)."""
+
+
+def split_regions(source: str) -> list[tuple[bool, list[str]]]:
+    """Split a cell's lines into ``(is_solution, lines)`` runs; marker lines are dropped."""
+    runs: list[tuple[bool, list[str]]] = [(False, [])]
+    for number, line in enumerate(source.splitlines(), 1):
+        marker = line.strip()
+        if marker == BEGIN:
+            if runs[-1][0]:
+                raise AuthoringError(f"line {number}: {BEGIN} inside a solution region")
+            runs.append((True, [line[: len(line) - len(line.lstrip())]]))  # remember the indentation
+        elif marker == END:
+            if not runs[-1][0]:
+                raise AuthoringError(f"line {number}: {END} without {BEGIN}")
+            runs.append((False, []))
+        else:
+            runs[-1][1].append(line)
+    if runs[-1][0]:
+        raise AuthoringError(f"{BEGIN} without {END}")
+    return runs
+
+
+def has_solution(cell: nbformat.NotebookNode) -> bool:
+    return any(line.strip() == BEGIN for line in cell.source.splitlines())
+
+
+def clear_solution(cell: nbformat.NotebookNode) -> str:
+    """The cell's source with every solution region replaced by its stub."""
+    out: list[str] = []
+    for is_solution, lines in split_regions(cell.source):
+        if not is_solution:
+            out.extend(lines)
+        elif cell.cell_type == "code":
+            indent = lines[0]
+            out.extend(indent + stub for stub in CODE_STUB)
+        else:
+            out.append(TEXT_STUB)
+    return "\n".join(out)
+
+
+def solution_lines(cell: nbformat.NotebookNode) -> list[str]:
+    """The stripped, non-empty lines inside the cell's solution regions."""
+    return [line.strip() for is_solution, lines in split_regions(cell.source) if is_solution
+            for line in lines[1:] if line.strip()]
+
+
+# --- which skeleton cells raise -------------------------------------------------------------------
+
+def _parse(source: str) -> ast.Module:
+    """Parse a code cell, turning IPython magics and shell escapes into ``pass``."""
+    lines = [re.sub(r"^(\s*)[%!].*$", r"\1pass", line) for line in source.splitlines()]
+    return ast.parse("\n".join(lines))
+
+
+def _runtime_nodes(tree: ast.AST):
+    """Nodes evaluated when the cell runs: everything except the bodies of ``def``s."""
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        yield node
+        for child in ast.iter_child_nodes(node):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and child in node.body:
+                continue
+            stack.append(child)
+
+
+def _is_stub_raise(node: ast.AST) -> bool:
+    if not isinstance(node, ast.Raise) or node.exc is None:
+        return False
+    exc = node.exc.func if isinstance(node.exc, ast.Call) else node.exc
+    return isinstance(exc, ast.Name) and exc.id == "NotImplementedError"
+
+
+def _loads(nodes) -> set[str]:
+    return {n.id for n in nodes if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+
+
+def _bound_names(tree: ast.Module) -> set[str]:
+    """Names a cell binds at top level (assignments, loops, imports, defs, classes)."""
+    names = set()
+    for node in _runtime_nodes(tree):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            names.add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names)
+    return names
+
+
+def cells_expected_to_raise(nb: nbformat.NotebookNode) -> set[int]:
+    """Indices of the skeleton's code cells that raise until the exercises are done.
+
+    A cell raises if a stub ``raise NotImplementedError`` runs at its top level, or if it uses a
+    *tainted* name: one defined by a cell that raises, or a function/class whose body holds a stub
+    or uses a tainted name. Names rebound by a clean cell are clean again.
+    """
+    tainted: set[str] = set()
+    raising: set[int] = set()
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        tree = _parse(cell.source)
+        runtime = list(_runtime_nodes(tree))
+        if any(_is_stub_raise(n) for n in runtime) or _loads(runtime) & tainted:
+            raising.add(index)
+            tainted |= _bound_names(tree)
+            continue
+        tainted -= _bound_names(tree)
+        for node in tree.body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                inner = list(ast.walk(node))
+                if any(_is_stub_raise(n) for n in inner) or _loads(inner) & tainted:
+                    tainted.add(node.name)
+    return raising
+
+
+# --- building --------------------------------------------------------------------------------------
+
+def _nbgrader_metadata(cell: nbformat.NotebookNode) -> dict | None:
+    """The nbgrader metadata a solution-notebook cell should carry (None for ordinary cells)."""
+    grade_id = f"{cell.cell_type}-{cell.get('id', '')}"
+    if has_solution(cell):
+        return {"grade": False, "grade_id": grade_id, "locked": False, "schema_version": 3, "solution": True,
+                "task": False}
+    if cell.cell_type == "code" and CHECK_CALL.search(cell.source):
+        return {"grade": True, "grade_id": grade_id, "locked": True, "points": 1, "schema_version": 3,
+                "solution": False, "task": False}
+    return None
+
+
+def normalize_solution(nb: nbformat.NotebookNode) -> bool:
+    """Give solution and check cells their nbgrader metadata and drop it from other cells.
+    Returns whether anything changed."""
+    changed = False
+    for cell in nb.cells:
+        wanted = _nbgrader_metadata(cell)
+        current = cell.metadata.get("nbgrader")
+        if wanted is None and current is not None:
+            del cell.metadata["nbgrader"]
+            changed = True
+        elif wanted is not None and current != wanted:
+            cell.metadata["nbgrader"] = wanted
+            changed = True
+    return changed
+
+
+def build_skeleton(solution: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """The student version of a solution notebook (a new notebook; the input is not modified)."""
+    skeleton = nbformat.from_dict(solution)
+    skeleton.metadata.pop("widgets", None)
+    for cell in skeleton.cells:
+        if has_solution(cell):
+            cell.source = clear_solution(cell)
+        tags = [t for t in cell.metadata.get("tags", []) if t != RAISES]
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
+        cell.metadata["tags"] = tags
+    for index in cells_expected_to_raise(skeleton):
+        skeleton.cells[index].metadata["tags"].append(RAISES)
+    for cell in skeleton.cells:
+        if not cell.metadata["tags"]:
+            del cell.metadata["tags"]
+    return skeleton
+
+
+def leaked_lines(solution: nbformat.NotebookNode, skeleton: nbformat.NotebookNode) -> list[str]:
+    """Solution lines (found nowhere else in the solution notebook) that appear in the skeleton."""
+    secret = {line for cell in solution.cells if has_solution(cell) for line in solution_lines(cell)}
+    public = set()
+    for cell in solution.cells:
+        for is_solution, lines in split_regions(cell.source) if has_solution(cell) else [(False, cell.source.splitlines())]:
+            if not is_solution:
+                public.update(line.strip() for line in lines)
+    secret -= public
+    shown = {line.strip() for cell in skeleton.cells for line in cell.source.splitlines()}
+    return sorted(secret & shown)
+
+
+def render(nb: nbformat.NotebookNode) -> str:
+    """The exact text a notebook is stored as."""
+    text = nbformat.writes(nb)
+    return text if text.endswith("\n") else text + "\n"
+
+
+def build_all(check: bool = False, solutions: Path = SOLUTIONS, exercises: Path = EXERCISES) -> list[str]:
+    """Regenerate every skeleton (and the solutions' nbgrader metadata). With ``check``, write
+    nothing and return the files that are out of date."""
+    stale = []
+    for path in sorted(solutions.glob("[0-9][0-9]_*.ipynb")):
+        solution = nbformat.read(path, as_version=4)
+        if normalize_solution(solution):
+            stale.append(str(path))
+            if not check:
+                path.write_text(render(solution), encoding="utf-8")
+        target = exercises / path.name
+        text = render(build_skeleton(solution))
+        if not target.exists() or target.read_text(encoding="utf-8") != text:
+            stale.append(str(target))
+            if not check:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_text(text, encoding="utf-8")
+    return stale
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="only report out-of-date files (exit 1 if any)")
+    args = parser.parse_args(argv)
+    stale = build_all(check=args.check)
+    for path in stale:
+        print(("out of date: " if args.check else "wrote ") + str(Path(path).relative_to(ROOT)))
+    if args.check and stale:
+        print("run `make skeletons` to regenerate them", file=sys.stderr)
+        return 1
+    if not stale:
+        print("all skeletons are up to date")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,129 @@
+"""MNIST and Fashion-MNIST as in-memory tensors, found in ``COURSE_DATA_DIR`` or downloaded.
+
+The original ``.gz`` files (torchvision's ``<root>/MNIST/raw`` layout) are looked for in
+``COURSE_DATA_DIR`` and then in the project's ``data/``. Missing files are downloaded into the
+project's ``data/`` (never into a ``COURSE_DATA_DIR`` elsewhere, which is only read), verified
+against torchvision's md5 sums, and decompressed into the project's cache folder, each through a
+temporary name so that an interrupted run leaves nothing half-written behind.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+from pathlib import Path
+
+import torch
+import torchvision
+from torch.utils.data import DataLoader, TensorDataset
+from torchvision.datasets.mnist import read_image_file, read_label_file
+
+from ..runtime import cache_dir, data_dir, default_data_dir
+from .download import CorruptFileError, DatasetNotFoundError, download_file, is_network_error, md5sum
+
+_DATASETS = {
+    "mnist": torchvision.datasets.MNIST,
+    "fashion": torchvision.datasets.FashionMNIST,
+}
+
+MNIST_CLASSES = [str(i) for i in range(10)]
+FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                   "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+
+
+def _raw_folder(root: Path, name: str) -> Path:
+    return root / _DATASETS[name].__name__ / "raw"
+
+
+def _find_or_download(name: str, filename: str, md5: str) -> Path:
+    """Return a verified ``.gz`` file, downloading it into the project's ``data/`` if it is missing."""
+    cls = _DATASETS[name]
+    searched = [_raw_folder(data_dir(), name)]
+    if default_data_dir().resolve() != data_dir():
+        searched.append(_raw_folder(default_data_dir(), name))
+    for folder in searched:
+        path = folder / filename
+        if path.is_file():
+            if md5sum(path) != md5:
+                writable = folder == _raw_folder(default_data_dir(), name)
+                fix = ("Delete it and run again to download a fresh copy." if writable
+                       else "Replace it with a good copy (or point COURSE_DATA_DIR elsewhere).")
+                raise CorruptFileError(f"{path} is corrupt or truncated (its md5 is not {md5}). {fix}")
+            return path
+
+    target = _raw_folder(default_data_dir(), name) / filename
+    errors = []
+    for mirror in cls.mirrors:
+        try:
+            return download_file(mirror + filename, target, md5=md5)
+        except Exception as err:  # try the next mirror, report all of them if none works
+            if not (is_network_error(err) or isinstance(err, CorruptFileError)):
+                raise
+            errors.append(f"{mirror}{filename}: {err}")
+    names = ", ".join(f for f, _ in cls.resources)
+    raise DatasetNotFoundError(
+        f"{cls.__name__} file {filename} was not found in {' or '.join(map(str, searched))} "
+        f"and could not be downloaded ({'; '.join(errors)}).\n"
+        f"Download {names} from {cls.mirrors[0]} and put them in {searched[0]}, "
+        f"or set COURSE_DATA_DIR to a folder that holds {cls.__name__}/raw/."
+    )
+
+
+def _decompressed(name: str, gz_path: Path) -> Path:
+    """Decompress ``gz_path`` into the cache (once), through a temporary file."""
+    out = cache_dir() / _DATASETS[name].__name__ / "raw" / gz_path.name.removesuffix(".gz")
+    if out.is_file():
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + f".tmp{os.getpid()}")
+    try:
+        with gzip.open(gz_path, "rb") as src, open(tmp, "wb") as dst:
+            shutil.copyfileobj(src, dst)
+        os.replace(tmp, out)
+    except (OSError, EOFError) as err:
+        tmp.unlink(missing_ok=True)
+        raise CorruptFileError(f"{gz_path} could not be decompressed ({err}); replace it with a good copy.") from err
+    return out
+
+
+def _read(name: str, kind: str, path: Path) -> torch.Tensor:
+    try:
+        return read_image_file(str(path)) if kind == "images" else read_label_file(str(path))
+    except Exception as err:
+        raise CorruptFileError(f"{path} is not a valid IDX {kind} file ({err}); delete it and run again.") from err
+
+
+def load_mnist(train: bool = True, *, fashion: bool = False, limit: int | None = None) -> TensorDataset:
+    """MNIST (or Fashion-MNIST) as a ``TensorDataset`` of ``(images, labels)``.
+
+    Args:
+        train: the 60,000-image training split, or the 10,000-image test split.
+        fashion: Fashion-MNIST (Xiao et al., 2017) instead of MNIST (LeCun et al., 1998).
+        limit: keep only the first ``limit`` examples (for ``smoke`` runs).
+
+    Returns:
+        ``images``: float32 ``[N, 1, 28, 28]`` in [0, 1]; ``labels``: int64 ``[N]`` in 0..9.
+    """
+    name = "fashion" if fashion else "mnist"
+    prefix = "train" if train else "t10k"
+    tensors = {}
+    for filename, md5 in _DATASETS[name].resources:
+        if not filename.startswith(prefix):
+            continue
+        kind = "images" if "images" in filename else "labels"
+        tensors[kind] = _read(name, kind, _decompressed(name, _find_or_download(name, filename, md5)))
+    images, labels = tensors["images"], tensors["labels"]
+    if len(images) != len(labels):
+        raise CorruptFileError(f"{name} {prefix}: {len(images)} images but {len(labels)} labels; "
+                               f"delete {cache_dir() / _DATASETS[name].__name__} and run again.")
+    if limit is not None:
+        images, labels = images[:limit], labels[:limit]
+    return TensorDataset(images.unsqueeze(1).float().div_(255), labels.long())
+
+
+def make_loader(dataset: TensorDataset, batch_size: int, *, shuffle: bool = True, seed: int = 0,
+                drop_last: bool = False) -> DataLoader:
+    """A ``DataLoader`` whose shuffling order depends only on ``seed``."""
+    generator = torch.Generator().manual_seed(seed)
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator, drop_last=drop_last)

@@ -1,0 +1,56 @@
+"""Loss functions of the course, each with the paper and equation it follows.
+
+Defined in notebook 01: :func:`kl_divergence`, :func:`bernoulli_nll`, :func:`vae_loss`.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    r"""KL(N(mu, diag(exp(logvar))) || N(0, I)) per example, in nats.
+
+    Kingma & Welling (2014), "Auto-Encoding Variational Bayes", appendix B:
+    :math:`\mathrm{KL} = \tfrac12 \sum_j (\mu_j^2 + \sigma_j^2 - \log\sigma_j^2 - 1)`.
+
+    Args:
+        mu, logvar: ``[B, D]`` mean and log-variance of the approximate posterior q(z|x).
+    Returns:
+        ``[B]``: one KL value per example (summed over the D latent dimensions).
+    """
+    return 0.5 * (mu.pow(2) + logvar.exp() - logvar - 1).sum(dim=1)
+
+
+def bernoulli_nll(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    r"""-log p(x|z) for a Bernoulli decoder, per example: binary cross-entropy summed over pixels.
+
+    With :math:`p = \mathrm{sigmoid}(\text{logits})`,
+    :math:`-\log p(x|z) = -\sum_i [x_i \log p_i + (1-x_i)\log(1-p_i)]` (Kingma & Welling 2014, C.1).
+    Computed from logits (``binary_cross_entropy_with_logits``), which is stable where p saturates.
+
+    Args:
+        logits: ``[B, ...]`` decoder outputs before the sigmoid; x: ``[B, ...]`` targets in [0, 1].
+    Returns:
+        ``[B]``: nats per example.
+    """
+    return F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).sum(dim=1)
+
+
+def vae_loss(logits: torch.Tensor, x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor,
+             beta: float = 1.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    r"""The negative ELBO (β-VAE when ``beta != 1``), averaged over the batch.
+
+    :math:`\mathcal{L} = \mathbb{E}_q[-\log p(x|z)] + \beta\,\mathrm{KL}(q(z|x)\,\|\,p(z))`,
+    Kingma & Welling (2014) eq. 10 with one sample of z; Higgins et al. (2017) eq. 4 for β.
+
+    Args:
+        logits: ``[B, 1, 28, 28]`` decoder logits; x: ``[B, 1, 28, 28]`` images in [0, 1];
+        mu, logvar: ``[B, D]``; beta: weight of the KL term.
+    Returns:
+        ``(loss, reconstruction, kl)``: three scalars, each a mean over the batch (nats per image).
+    """
+    recon = bernoulli_nll(logits, x).mean()
+    kl = kl_divergence(mu, logvar).mean()
+    return recon + beta * kl, recon, kl

@@ -1,0 +1,169 @@
+"""Small training loops: a progress bar, a history of losses, sample snapshots and a NaN guard.
+
+:func:`train` is the generic loop (one optimizer, one loss); :func:`train_vae` and
+:func:`evaluate_vae` are notebook 01's VAE on top of it, reused by notebook 02.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+from tqdm.auto import tqdm
+
+from .data.mnist import make_loader
+from .losses import vae_loss
+
+LossFn = Callable[[nn.Module, tuple[torch.Tensor, ...]], dict[str, torch.Tensor]]
+
+
+class DivergenceError(FloatingPointError):
+    """Training produced a NaN or infinite loss; the message names the loss and the step."""
+
+
+@dataclass
+class History:
+    """What a training run recorded.
+
+    ``steps[name]``: one value per optimisation step; ``epochs[name]``: per-epoch means of the step
+    values plus any evaluation metrics; ``snapshots``: ``(epoch, images)`` pairs, epoch 0 being
+    before training; ``seconds``: wall-clock training time.
+    """
+
+    steps: dict[str, list[float]] = field(default_factory=dict)
+    epochs: dict[str, list[float]] = field(default_factory=dict)
+    snapshots: list[tuple[int, torch.Tensor]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def log_step(self, values: dict[str, float]) -> None:
+        for name, value in values.items():
+            self.steps.setdefault(name, []).append(value)
+
+    def log_epoch(self, values: dict[str, float]) -> None:
+        for name, value in values.items():
+            self.epochs.setdefault(name, []).append(value)
+
+
+def check_finite(losses: dict[str, torch.Tensor | float], step: int) -> None:
+    """Raise :class:`DivergenceError` if any loss is NaN or infinite, naming it and the step."""
+    for name, value in losses.items():
+        value = float(value)
+        if not math.isfinite(value):
+            raise DivergenceError(
+                f"loss '{name}' became {value} at step {step}; training stopped. "
+                "Lower the learning rate, check for log(0) or division by zero in the loss "
+                "(use the *_with_logits losses), or clip gradients."
+            )
+
+
+def _autocast(device: torch.device, enabled: bool):
+    if enabled and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def train(model: nn.Module, loader: DataLoader, loss_fn: LossFn, optimizer: torch.optim.Optimizer,
+          epochs: int, *, device: torch.device | str = "cpu",
+          evaluate: Callable[[nn.Module], dict[str, float]] | None = None,
+          snapshot: Callable[[nn.Module], torch.Tensor] | None = None,
+          mixed_precision: bool = True, desc: str = "training", history: History | None = None) -> History:
+    """Run ``epochs`` passes over ``loader``, minimising ``loss_fn(model, batch)["loss"]``.
+
+    ``loss_fn`` returns a dict of scalar tensors; all are logged, every one is checked for NaN/inf.
+    After each epoch ``evaluate(model)`` adds metrics (e.g. the test ELBO) and ``snapshot(model)``
+    stores images. On CUDA the forward pass runs in bfloat16 autocast unless ``mixed_precision``
+    is false. Returns the :class:`History` (pass one in to continue it).
+    """
+    device = torch.device(device)
+    history = history if history is not None else History()
+    def take_snapshot(epoch: int) -> None:
+        with torch.no_grad():
+            history.snapshots.append((epoch, snapshot(model).detach().cpu()))
+
+    if snapshot is not None and not history.snapshots:
+        model.eval()
+        take_snapshot(0)
+    start = time.perf_counter()
+    step = len(next(iter(history.steps.values()), []))
+    first_epoch = len(next(iter(history.epochs.values()), [])) + 1
+    with tqdm(total=epochs * len(loader), desc=desc, unit="step", leave=False) as bar:
+        for epoch in range(first_epoch, first_epoch + epochs):
+            model.train()
+            sums: dict[str, float] = {}
+            for batch in loader:
+                batch = tuple(t.to(device, non_blocking=True) for t in batch)
+                with _autocast(device, mixed_precision):
+                    losses = loss_fn(model, batch)
+                values = {name: float(value.detach()) for name, value in losses.items()}
+                step += 1
+                check_finite(values, step)
+                optimizer.zero_grad(set_to_none=True)
+                losses["loss"].backward()
+                optimizer.step()
+                history.log_step(values)
+                for name, value in values.items():
+                    sums[name] = sums.get(name, 0.0) + value
+                bar.update()
+                bar.set_postfix(epoch=epoch, loss=f"{values['loss']:.2f}")
+            metrics = {name: total / len(loader) for name, total in sums.items()}
+            model.eval()
+            if evaluate is not None:
+                metrics.update(evaluate(model))
+            history.log_epoch(metrics)
+            if snapshot is not None:
+                take_snapshot(epoch)
+    history.seconds += time.perf_counter() - start
+    return history
+
+
+@torch.no_grad()
+def evaluate_vae(model: nn.Module, dataset: TensorDataset, *, batch_size: int = 1000, seed: int = 0) -> dict[str, float]:
+    """Test-set ELBO terms in nats per image (β = 1, one z sample per image, seeded).
+
+    Returns ``{"elbo": ..., "reconstruction": ..., "kl": ...}`` with ELBO = -(reconstruction + KL).
+    """
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    totals = {"reconstruction": 0.0, "kl": 0.0}
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(seed)
+        for x, _ in make_loader(dataset, batch_size, shuffle=False):
+            x = x.to(device)
+            logits, mu, logvar = model(x)
+            _, recon, kl = vae_loss(logits.float(), x, mu.float(), logvar.float())
+            totals["reconstruction"] += float(recon) * len(x)
+            totals["kl"] += float(kl) * len(x)
+    model.train(was_training)
+    result = {name: total / len(dataset) for name, total in totals.items()}
+    return {"elbo": -(result["reconstruction"] + result["kl"]), **result}
+
+
+def train_vae(model: nn.Module, train_set: TensorDataset, *, epochs: int, batch_size: int = 128, lr: float = 1e-3,
+              beta: float = 1.0, loss_fn: Callable = vae_loss, test_set: TensorDataset | None = None,
+              snapshot_z: torch.Tensor | None = None, seed: int = 0, desc: str = "VAE") -> History:
+    """Train a VAE with Adam on ``loss_fn(logits, x, mu, logvar, beta)`` (notebook 01).
+
+    ``test_set`` adds the test ELBO (``elbo``) to every epoch; ``snapshot_z`` (``[K, D]`` fixed latent
+    codes) stores the decoded images ``[K, 1, 28, 28]`` after every epoch.
+    """
+    device = next(model.parameters()).device
+
+    def step(model: nn.Module, batch: tuple[torch.Tensor, ...]) -> dict[str, torch.Tensor]:
+        x = batch[0]
+        logits, mu, logvar = model(x)
+        loss, recon, kl = loss_fn(logits.float(), x, mu.float(), logvar.float(), beta)
+        return {"loss": loss, "reconstruction": recon, "kl": kl}
+
+    evaluate = (lambda m: {f"test_{k}": v for k, v in evaluate_vae(m, test_set).items()}) if test_set else None
+    snapshot = (lambda m: torch.sigmoid(m.decoder(snapshot_z.to(device))).float()) if snapshot_z is not None else None
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    loader = make_loader(train_set, batch_size, shuffle=True, seed=seed)
+    return train(model, loader, step, optimizer, epochs, device=device, evaluate=evaluate,
+                 snapshot=snapshot, desc=desc)
