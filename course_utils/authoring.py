@@ -115,7 +115,7 @@ def _loads(nodes) -> set[str]:
     return {n.id for n in nodes if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
 
 
-def _bound_names(tree: ast.Module) -> set[str]:
+def _bound_names(tree: ast.AST) -> set[str]:
     """Names a cell binds at top level (assignments, loops, imports, defs, classes)."""
     names = set()
     for node in _runtime_nodes(tree):
@@ -128,30 +128,36 @@ def _bound_names(tree: ast.Module) -> set[str]:
     return names
 
 
-def cells_expected_to_raise(nb: nbformat.NotebookNode) -> set[int]:
+def cells_expected_to_raise(nb: nbformat.NotebookNode, solution: nbformat.NotebookNode | None = None) -> set[int]:
     """Indices of the skeleton's code cells that raise until the exercises are done.
 
-    A cell raises if a stub ``raise NotImplementedError`` runs at its top level, or if it uses a
-    *tainted* name: one defined by a cell that raises, or a function/class whose body holds a stub
-    or uses a tainted name. Names rebound by a clean cell are clean again.
+    Statements are followed in order. One raises if a stub ``raise NotImplementedError`` runs at
+    its top level, or if it uses a *tainted* name: one bound by a statement that raised (or by any
+    statement after it in that cell), or a function/class whose body holds a stub or uses a
+    tainted name. A name rebound by a statement that runs clean is clean again. With the
+    ``solution`` notebook, the names its version of a raising cell binds are tainted too (a
+    cleared solution region never binds them).
     """
     tainted: set[str] = set()
     raising: set[int] = set()
     for index, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
             continue
-        tree = _parse(cell.source)
-        runtime = list(_runtime_nodes(tree))
-        if any(_is_stub_raise(n) for n in runtime) or _loads(runtime) & tainted:
-            raising.add(index)
-            tainted |= _bound_names(tree)
-            continue
-        tainted -= _bound_names(tree)
-        for node in tree.body:
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                inner = list(ast.walk(node))
+        statements = _parse(cell.source).body
+        for position, statement in enumerate(statements):
+            runtime = list(_runtime_nodes(statement))
+            if any(_is_stub_raise(n) for n in runtime) or _loads(runtime) & tainted:
+                raising.add(index)
+                for rest in statements[position:]:
+                    tainted |= _bound_names(rest)
+                if solution is not None:
+                    tainted |= _bound_names(_parse(solution.cells[index].source))
+                break
+            tainted -= _bound_names(statement)
+            if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                inner = list(ast.walk(statement))
                 if any(_is_stub_raise(n) for n in inner) or _loads(inner) & tainted:
-                    tainted.add(node.name)
+                    tainted.add(statement.name)
     return raising
 
 
@@ -197,7 +203,7 @@ def build_skeleton(solution: nbformat.NotebookNode) -> nbformat.NotebookNode:
             cell.outputs = []
             cell.execution_count = None
         cell.metadata["tags"] = tags
-    for index in cells_expected_to_raise(skeleton):
+    for index in cells_expected_to_raise(skeleton, solution):
         skeleton.cells[index].metadata["tags"].append(RAISES)
     for cell in skeleton.cells:
         if not cell.metadata["tags"]:

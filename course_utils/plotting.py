@@ -39,16 +39,23 @@ def show_images(images: torch.Tensor, *, nrow: int = 8, title: str = "", ax: plt
 
 def plot_history(history: History, keys: Sequence[str] = ("loss",), *, title: str = "Training loss",
                  ylabel: str = "loss (nats per image)", ax: plt.Axes | None = None) -> Figure:
-    """Curves of ``history.epochs[key]`` against the epoch, with the per-step values shown faintly."""
+    """Per-epoch curves of ``history.epochs[key]``; where per-step values exist they are drawn faintly
+    and the epoch means (averages over the epoch) sit at the middle of their epoch."""
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 3.6))
+    tops = []
     for key in keys:
-        epochs = history.epochs[key]
-        line, = ax.plot(range(1, len(epochs) + 1), epochs, marker="o", label=key)
+        epochs = np.asarray(history.epochs[key], dtype=float)
         steps = history.steps.get(key)
+        x = np.arange(1, len(epochs) + 1) - (0.5 if steps else 0.0)
+        line, = ax.plot(x, epochs, marker="o", label=key)
         if steps:
-            x = np.arange(1, len(steps) + 1) / (len(steps) / len(epochs))
-            ax.plot(x, steps, color=line.get_color(), alpha=0.2, linewidth=0.8)
+            per_epoch = len(steps) / len(epochs)
+            ax.plot(np.arange(1, len(steps) + 1) / per_epoch, steps, color=line.get_color(), alpha=0.25,
+                    linewidth=0.8)
+        tops.append(epochs.max())
+    if all(top > 0 for top in tops):  # keep the first steps' large losses from squashing the curves
+        ax.set_ylim(top=1.25 * max(tops))
     ax.set(title=title, xlabel="epoch", ylabel=ylabel)
     ax.legend()
     ax.grid(alpha=0.3)

@@ -27,7 +27,7 @@ def latent_explorer(decode: Callable[[torch.Tensor], torch.Tensor], z_min: Seque
         with torch.no_grad():
             image = decode(code)[0, 0].float().cpu()
         fig, ax = plt.subplots(figsize=(2.6, 2.6))
-        ax.imshow(image, cmap="gray", vmin=0, vmax=1)
+        ax.imshow(image.numpy(), cmap="gray", vmin=0, vmax=1)
         ax.set_title("decoded z = (" + ", ".join(f"{v:.2f}" for v in z.values()) + ")", fontsize=9)
         ax.axis("off")
         plt.show()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
 import urllib.error
 import urllib.request
@@ -61,6 +62,6 @@ def download_file(url: str, dest: Path, md5: str | None = None, timeout: float =
 
 def is_network_error(err: BaseException) -> bool:
     """True for the errors that mean 'could not reach the server' rather than 'bad data'."""
-    return isinstance(err, (urllib.error.URLError, TimeoutError, ConnectionError, OSError)) and not isinstance(
+    return isinstance(err, (urllib.error.URLError, http.client.HTTPException, TimeoutError, OSError)) and not isinstance(
         err, CorruptFileError
     )

@@ -1,0 +1,63 @@
+"""Unit tests run offline, without the real datasets, on the CPU, with a non-interactive backend."""
+
+import os
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+import gzip  # noqa: E402
+import hashlib  # noqa: E402
+import struct  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import matplotlib.pyplot as plt  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _isolated(monkeypatch, tmp_path):
+    """Every test gets its own cache folder, CPU device and no COURSE_* settings from outside."""
+    for name in ("COURSE_MODE", "COURSE_DEVICE", "COURSE_DATA_DIR", "CI"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("COURSE_DEVICE", "cpu")
+    torch.manual_seed(0)
+    yield
+    plt.close("all")
+
+
+def idx_images(images: torch.Tensor) -> bytes:
+    """uint8 ``[N, 28, 28]`` → the bytes of an IDX3 file (magic 2051)."""
+    n, rows, cols = images.shape
+    return struct.pack(">IIII", 2051, n, rows, cols) + images.to(torch.uint8).numpy().tobytes()
+
+
+def idx_labels(labels: torch.Tensor) -> bytes:
+    """uint8 ``[N]`` → the bytes of an IDX1 file (magic 2049)."""
+    return struct.pack(">II", 2049, len(labels)) + labels.to(torch.uint8).numpy().tobytes()
+
+
+@pytest.fixture
+def fake_mnist(tmp_path):
+    """A small MNIST-format dataset: ``(root, {filename: (gz bytes, md5)}, images, labels)``.
+
+    Train split: 64 images; test split: 16. Pixel values encode the index so order is checkable.
+    """
+    files = {}
+    tensors = {}
+    for prefix, n in (("train", 64), ("t10k", 16)):
+        images = (torch.arange(n).view(n, 1, 1) * 3 % 256).expand(n, 28, 28).contiguous()
+        labels = torch.arange(n) % 10
+        tensors[prefix] = (images, labels)
+        for kind, payload in (("images-idx3", idx_images(images)), ("labels-idx1", idx_labels(labels))):
+            name = f"{prefix}-{kind}-ubyte.gz"
+            data = gzip.compress(payload, mtime=0)
+            files[name] = (data, hashlib.md5(data).hexdigest())
+    root = tmp_path / "fake_data"
+    return root, files, tensors
+
+
+def write_files(folder: Path, files: dict[str, tuple[bytes, str]]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, (data, _) in files.items():
+        (folder / name).write_bytes(data)

@@ -1,0 +1,140 @@
+"""Every check passes on the reference implementation and fails, with a useful message, on typical mistakes."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from course_utils.checks import (CheckError, check_decoder, check_encoder, check_gradient_estimators,
+                                 check_kl_divergence, check_reparameterize, check_vae_loss)
+from course_utils.estimators import reparam_grad, score_function_grad
+from course_utils.losses import kl_divergence, vae_loss
+from course_utils.models import ConvEncoder, MLPDecoder, reparameterize
+
+
+def not_implemented(*args, **kwargs):
+    raise NotImplementedError()
+
+
+def test_checks_pass_on_the_reference_with_one_fixed_line(capsys):
+    check_kl_divergence(kl_divergence)
+    check_reparameterize(reparameterize)
+    check_vae_loss(vae_loss)
+    check_gradient_estimators(score_function_grad, reparam_grad)
+    check_encoder(ConvEncoder)
+    check_decoder(MLPDecoder)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == [
+        "✓ check_kl_divergence passed",
+        "✓ check_reparameterize passed",
+        "✓ check_vae_loss passed",
+        "✓ check_gradient_estimators passed",
+        "✓ check_encoder passed (15,204 parameters for a 2-D latent)",
+        "✓ check_decoder passed (534,544 parameters for a 2-D latent)",
+    ]
+
+
+@pytest.mark.parametrize("check, args", [
+    (check_kl_divergence, (not_implemented,)),
+    (check_reparameterize, (not_implemented,)),
+    (check_vae_loss, (not_implemented,)),
+    (check_gradient_estimators, (not_implemented, not_implemented)),
+])
+def test_unfinished_exercises_are_reported_as_such(check, args):
+    with pytest.raises(CheckError, match="is not implemented yet"):
+        check(*args)
+
+
+@pytest.mark.parametrize("wrong, message", [
+    (lambda mu, lv: 0.5 * (mu**2 + lv.exp() - lv - 1).sum(0), "summed over the batch"),
+    (lambda mu, lv: 0.5 * (mu**2 + lv.exp() - lv - 1), "sum over the latent dimension"),
+    (lambda mu, lv: 0.5 * (mu**2 + lv.exp() - lv - 1).sum(), "one value per example"),
+    (lambda mu, lv: (mu**2 + lv.exp() - lv - 1).sum(1), "missing the factor ½"),
+    (lambda mu, lv: 0.5 * (mu**2 + lv.exp() - lv).sum(1), "check the '- 1' term"),
+    (lambda mu, lv: 0.5 * (mu**2 + lv.exp()**2 - 2 * lv - 1).sum(1), "σ² = exp\\(logvar\\)"),
+    (lambda mu, lv: 0.5 * (mu**2 - lv.exp() + lv + 1).sum(1), "KL is negative|'- 1' term"),
+    (lambda mu, lv: 0.5 * (mu.detach()**2 + lv.exp() - lv - 1).sum(1), "dKL/dmu|gradient"),
+])
+def test_kl_mistakes(wrong, message):
+    with pytest.raises(CheckError, match=message):
+        check_kl_divergence(wrong)
+
+
+@pytest.mark.parametrize("wrong, message", [
+    (lambda mu, lv: mu + lv.exp() * torch.randn_like(mu), "σ = exp\\(0.5 \\* logvar\\)"),
+    (lambda mu, lv: mu.detach() + (0.5 * lv).exp() * torch.randn_like(mu), "no gradient reaches mu"),
+    (lambda mu, lv: mu + (0.5 * lv.detach()).exp() * torch.randn_like(mu), "no gradient reaches logvar"),
+    (lambda mu, lv: (mu + (0.5 * lv).exp() * torch.randn_like(mu)).detach(), "does not require grad"),
+    (lambda mu, lv: mu + (0.5 * lv).exp() * torch.rand_like(mu), "mean of 100,000 samples"),
+    (lambda mu, lv: mu + (0.5 * lv).exp() * torch.ones_like(mu), "same on every call"),
+    (lambda mu, lv: (mu + (0.5 * lv).exp() * torch.randn_like(mu))[:, :1], "same shape as mu"),
+])
+def test_reparameterize_mistakes(wrong, message):
+    with pytest.raises(CheckError, match=message):
+        check_reparameterize(wrong)
+
+
+def _loss(recon_fn, beta_on_kl=True):
+    def loss(logits, x, mu, logvar, beta=1.0):
+        recon = recon_fn(logits, x)
+        kl = kl_divergence(mu, logvar).mean()
+        return recon + (beta if beta_on_kl else 1.0) * kl, recon, kl
+    return loss
+
+
+@pytest.mark.parametrize("wrong, message", [
+    (_loss(lambda l, x: F.binary_cross_entropy_with_logits(l, x)), "averaged over pixels"),
+    (_loss(lambda l, x: F.binary_cross_entropy_with_logits(l, x, reduction="sum")), "summed over the batch"),
+    (_loss(lambda l, x: F.binary_cross_entropy_with_logits(torch.sigmoid(l), x, reduction="sum") / 4),
+     "without a sigmoid"),
+    (_loss(lambda l, x: F.binary_cross_entropy_with_logits(l, x, reduction="sum") / 4, beta_on_kl=False),
+     "Weight the KL term"),
+    (lambda *args, **kw: vae_loss(*args, **kw)[0], "should return a tuple"),
+])
+def test_vae_loss_mistakes(wrong, message):
+    with pytest.raises(CheckError, match=message):
+        check_vae_loss(wrong)
+
+
+def test_gradient_estimator_mistakes():
+    with pytest.raises(CheckError, match="only the values of f"):
+        check_gradient_estimators(reparam_grad, reparam_grad)  # pathwise in place of the score function
+    biased = lambda f, mu, sigma, n: 2 * reparam_grad(f, mu, sigma, n)  # noqa: E731
+    with pytest.raises(CheckError, match="reparam_grad .* is wrong"):
+        check_gradient_estimators(score_function_grad, biased)
+
+
+class TooSmallEncoder(nn.Module):
+    def __init__(self, latent_dim=2):
+        super().__init__()
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(784, 2 * latent_dim))
+
+    def forward(self, x):
+        return self.net(x).chunk(2, dim=1)
+
+
+class SameHeadsEncoder(ConvEncoder):
+    def forward(self, x):
+        mu, _ = super().forward(x)
+        return mu, mu
+
+
+class SigmoidDecoder(MLPDecoder):
+    def forward(self, z):
+        return torch.sigmoid(super().forward(z))
+
+
+class FlatDecoder(MLPDecoder):
+    def forward(self, z):
+        return self.net(z)
+
+
+@pytest.mark.parametrize("check, cls, message", [
+    (check_encoder, TooSmallEncoder, "parameters, expected 15,204"),
+    (check_encoder, SameHeadsEncoder, "mu and logvar are identical"),
+    (check_decoder, SigmoidDecoder, "return logits"),
+    (check_decoder, FlatDecoder, "Reshape the 784 outputs"),
+])
+def test_module_mistakes(check, cls, message):
+    with pytest.raises(CheckError, match=message):
+        check(cls)
