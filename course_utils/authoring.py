@@ -202,6 +202,7 @@ def build_skeleton(solution: nbformat.NotebookNode) -> nbformat.NotebookNode:
         if cell.cell_type == "code":
             cell.outputs = []
             cell.execution_count = None
+        cell.metadata.pop("execution", None)  # timestamps of the solution's run
         cell.metadata["tags"] = tags
     for index in cells_expected_to_raise(skeleton, solution):
         skeleton.cells[index].metadata["tags"].append(RAISES)
