@@ -100,33 +100,35 @@ def plot_manifold(decode: Callable[[torch.Tensor], torch.Tensor], z_min: Sequenc
     return ax.figure
 
 
-def plot_reconstructions(inputs: torch.Tensor, reconstructions: torch.Tensor, *,
-                         title: str = "Inputs (top) and reconstructions (bottom)", scale: float = 0.7) -> Figure:
-    """Inputs over their reconstructions, column by column. Both ``[N, C, H, W]`` in [0, 1]."""
-    n = len(inputs)
-    fig, axes = plt.subplots(2, 1, figsize=(scale * n + 0.8, 2 * scale + 0.9))
-    for ax, images, name in zip(axes, (inputs, reconstructions), ("input", "reconstruction")):
-        ax.imshow(_grid_image(images, n), cmap="gray")
-        ax.set_xticks([])
+def plot_image_rows(rows: dict[str, torch.Tensor], *, title: str, col_labels: Sequence[str] | None = None,
+                    scale: float = 0.6) -> Figure:
+    """A table of images: one named row per entry of ``rows`` (each ``[N, C, H, W]``, the same N),
+    with optional column labels on top."""
+    n = len(next(iter(rows.values())))
+    fig, axes = plt.subplots(len(rows), 1, figsize=(scale * n + 1.4, scale * len(rows) + 0.9), squeeze=False)
+    for ax, (name, images) in zip(axes[:, 0], rows.items()):
+        ax.imshow(_grid_image(images, n), cmap="gray" if images.shape[1] == 1 else None)
         ax.set_yticks([])
+        ax.set_xticks([])
         ax.set_ylabel(name, rotation=0, ha="right", va="center")
+    if col_labels is not None:
+        width = images.shape[-1] + 2
+        axes[0, 0].set_xticks([width * (i + 0.5) for i in range(n)], list(col_labels))
+        axes[0, 0].xaxis.tick_top()
     fig.suptitle(title)
     return fig
 
 
-def plot_snapshots(snapshots: Sequence[tuple[int, torch.Tensor]], *, title: str = "Samples during training",
-                   scale: float = 0.55) -> Figure:
-    """One row per ``(epoch, images)`` snapshot (fixed latent codes), epoch 0 being before training."""
-    n = len(snapshots[0][1])
-    fig, axes = plt.subplots(len(snapshots), 1, figsize=(scale * n + 1.0, scale * len(snapshots) + 0.8),
-                             squeeze=False)
-    for ax, (epoch, images) in zip(axes[:, 0], snapshots):
-        ax.imshow(_grid_image(images, n), cmap="gray")
-        ax.set_xticks([])
-        ax.set_yticks([])
-        ax.set_ylabel(f"epoch {epoch}", rotation=0, ha="right", va="center")
-    fig.suptitle(title)
-    return fig
+def plot_reconstructions(inputs: torch.Tensor, reconstructions: torch.Tensor, *,
+                         title: str = "Inputs (top) and reconstructions (bottom)") -> Figure:
+    """Inputs over their reconstructions, column by column. Both ``[N, C, H, W]`` in [0, 1]."""
+    return plot_image_rows({"input": inputs, "reconstruction": reconstructions}, title=title)
+
+
+def plot_snapshots(snapshots: Sequence[tuple[int, torch.Tensor]], *,
+                   title: str = "Samples during training") -> Figure:
+    """One row per ``(epoch, images)`` snapshot (fixed inputs), epoch 0 being before training."""
+    return plot_image_rows({f"epoch {epoch}": images for epoch, images in snapshots}, title=title, scale=0.55)
 
 
 def plot_curves(x: Sequence[float], series: dict[str, Sequence[float]], *, title: str, xlabel: str, ylabel: str,

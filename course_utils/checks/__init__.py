@@ -4,6 +4,13 @@
 from ._core import CheckError
 from .nb01_vae import (check_decoder, check_encoder, check_gradient_estimators, check_kl_divergence,
                        check_reparameterize, check_vae_loss)
+from .nb02_cvae import check_condition_on_label, check_cvae, check_cvae_loss, check_one_hot
 
-__all__ = ["CheckError", "check_decoder", "check_encoder", "check_gradient_estimators", "check_kl_divergence",
-           "check_reparameterize", "check_vae_loss"]
+__all__ = [
+    "CheckError",
+    # 01
+    "check_decoder", "check_encoder", "check_gradient_estimators", "check_kl_divergence", "check_reparameterize",
+    "check_vae_loss",
+    # 02
+    "check_condition_on_label", "check_cvae", "check_cvae_loss", "check_one_hot",
+]

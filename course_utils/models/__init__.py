@@ -1,5 +1,6 @@
-"""Models of the course, one module per family (``vae`` from notebook 01)."""
+"""Models of the course, one module per family: ``vae`` (01), ``cvae`` (02), ``classifier`` (scores samples)."""
 
+from .cvae import CVAE, condition_on_label, one_hot
 from .vae import VAE, ConvEncoder, MLPDecoder, reparameterize
 
-__all__ = ["VAE", "ConvEncoder", "MLPDecoder", "reparameterize"]
+__all__ = ["CVAE", "condition_on_label", "one_hot", "VAE", "ConvEncoder", "MLPDecoder", "reparameterize"]

@@ -26,13 +26,14 @@ def reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 class ConvEncoder(nn.Module):
     """q(z|x): three 3×3 convs (16, 32, 32 channels), each + ReLU + 2×2 max-pool, then a linear layer.
 
-    Shapes: ``[B, 1, 28, 28]`` → 28 → 14 → 7 → 3 pixels → ``(mu, logvar)``, each ``[B, latent_dim]``.
+    Shapes: ``[B, 1 + extra_channels, 28, 28]`` → 28 → 14 → 7 → 3 pixels → ``(mu, logvar)``, each
+    ``[B, latent_dim]``. ``extra_channels`` > 0 takes conditioning planes beside the image (notebook 02).
     """
 
-    def __init__(self, latent_dim: int = 2) -> None:
+    def __init__(self, latent_dim: int = 2, extra_channels: int = 0) -> None:
         super().__init__()
         self.features = nn.Sequential(
-            nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),   # [B, 16, 14, 14]
+            nn.Conv2d(1 + extra_channels, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),  # [B, 16, 14, 14]
             nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),  # [B, 32, 7, 7]
             nn.Conv2d(32, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),  # [B, 32, 3, 3]
             nn.Flatten(),                                                  # [B, 288]
@@ -45,15 +46,16 @@ class ConvEncoder(nn.Module):
 
 
 class MLPDecoder(nn.Module):
-    """p(x|z): Linear(latent_dim→256) → ReLU → Linear(256→512) → ReLU → Linear(512→784).
+    """p(x|z): Linear(latent_dim + extra_inputs → 256) → ReLU → Linear(256→512) → ReLU → Linear(512→784).
 
-    Shapes: ``[B, latent_dim]`` → Bernoulli logits ``[B, 1, 28, 28]`` (apply ``sigmoid`` for pixels).
+    Shapes: ``[B, latent_dim + extra_inputs]`` → Bernoulli logits ``[B, 1, 28, 28]`` (apply ``sigmoid``
+    for pixels). ``extra_inputs`` > 0 takes a conditioning vector after z (notebook 02).
     """
 
-    def __init__(self, latent_dim: int = 2) -> None:
+    def __init__(self, latent_dim: int = 2, extra_inputs: int = 0) -> None:
         super().__init__()
         self.net = nn.Sequential(
-            nn.Linear(latent_dim, 256), nn.ReLU(),
+            nn.Linear(latent_dim + extra_inputs, 256), nn.ReLU(),
             nn.Linear(256, 512), nn.ReLU(),
             nn.Linear(512, 28 * 28),
         )
