@@ -54,3 +54,34 @@ def vae_loss(logits: torch.Tensor, x: torch.Tensor, mu: torch.Tensor, logvar: to
     recon = bernoulli_nll(logits, x).mean()
     kl = kl_divergence(mu, logvar).mean()
     return recon + beta * kl, recon, kl
+
+
+# --- GANs (notebook 03) -----------------------------------------------------------------------------
+
+def d_loss_bce(real_logits: torch.Tensor, fake_logits: torch.Tensor, real_label: float = 1.0) -> torch.Tensor:
+    r"""The discriminator's loss: binary cross-entropy with real → 1 and fake → 0, on logits.
+
+    Goodfellow et al. (2014), eq. 1: D maximises :math:`\mathbb{E}[\log D(x)] + \mathbb{E}[\log(1 - D(G(z)))]`;
+    this returns the negated, batch-averaged sum. ``real_label < 1`` is one-sided label smoothing
+    (Salimans et al., 2016, sec. 3.4).
+
+    Args:
+        real_logits: ``[B, 1]`` (or ``[B]``) D's logits on real data; fake_logits: likewise on G's samples.
+    Returns:
+        A scalar.
+    """
+    real = F.binary_cross_entropy_with_logits(real_logits, torch.full_like(real_logits, real_label))
+    fake = F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
+    return real + fake
+
+
+def g_loss_nonsaturating(fake_logits: torch.Tensor) -> torch.Tensor:
+    r""":math:`-\mathbb{E}[\log D(G(z))]` on logits: the generator loss used in practice (Goodfellow et al., 2014,
+    sec. 3), whose gradient stays large while D rejects the samples. ``[B, 1]`` logits → scalar."""
+    return F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
+
+
+def g_loss_saturating(fake_logits: torch.Tensor) -> torch.Tensor:
+    r""":math:`\mathbb{E}[\log(1 - D(G(z)))]` on logits: the minimax generator loss of eq. 1, which saturates
+    (its gradient vanishes) when D confidently rejects the samples. ``[B, 1]`` logits → scalar."""
+    return -F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))

@@ -115,7 +115,9 @@ def plot_image_rows(rows: dict[str, torch.Tensor], *, title: str, col_labels: Se
         width = images.shape[-1] + 2
         axes[0, 0].set_xticks([width * (i + 0.5) for i in range(n)], list(col_labels))
         axes[0, 0].xaxis.tick_top()
-    fig.suptitle(title)
+        axes[0, 0].set_title(title, pad=22)  # above the column labels
+    else:
+        fig.suptitle(title)
     return fig
 
 
@@ -146,3 +148,93 @@ def plot_curves(x: Sequence[float], series: dict[str, Sequence[float]], *, title
     ax.legend()
     ax.grid(alpha=0.3, which="both")
     return ax.figure
+
+
+def _smooth(values: Sequence[float], window: int) -> np.ndarray:
+    values = np.asarray(values, dtype=float)
+    if window <= 1 or len(values) < window:
+        return values
+    kernel = np.ones(window) / window
+    head = np.cumsum(values[: window - 1]) / np.arange(1, window)  # no lag at the start
+    return np.concatenate([head, np.convolve(values, kernel, mode="valid")])
+
+
+def plot_steps(history: History, keys: Sequence[str], *, title: str, ylabel: str = "loss", smooth: int = 50,
+               ax: plt.Axes | None = None) -> Figure:
+    """Per-iteration values of ``history.steps[key]`` (faint) with a running mean over ``smooth`` steps."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 3.6))
+    for key in keys:
+        values = history.steps[key]
+        x = np.arange(1, len(values) + 1)
+        line, = ax.plot(x, _smooth(values, smooth), label=f"{key} (mean of {smooth})")
+        ax.plot(x, values, color=line.get_color(), alpha=0.15, linewidth=0.6)
+    ax.set(title=title, xlabel="iteration", ylabel=ylabel)
+    ax.legend()
+    ax.grid(alpha=0.3)
+    return ax.figure
+
+
+def toy_gan_snapshot(G: torch.nn.Module, D: torch.nn.Module, z: torch.Tensor, extent: float = 3.0,
+                     resolution: int = 120) -> dict[str, torch.Tensor]:
+    """What :func:`plot_toy_gan` draws at one moment: G's samples for the fixed noise ``z`` ``[N, d]`` and
+    D's probability ``sigmoid(D(x))`` on a ``resolution × resolution`` grid over ``[-extent, extent]²``."""
+    device = next(G.parameters()).device
+    axis = torch.linspace(-extent, extent, resolution)
+    gy, gx = torch.meshgrid(axis, axis, indexing="ij")
+    points = torch.stack([gx.flatten(), gy.flatten()], dim=1).to(device)
+    return {"fake": G(z.to(device)).float().cpu(),
+            "surface": torch.sigmoid(D(points).float()).view(resolution, resolution).cpu(),
+            "extent": torch.tensor(extent)}
+
+
+def plot_toy_gan(snapshots: Sequence[tuple[int, dict[str, torch.Tensor]]], real: torch.Tensor, *,
+                 title: str, columns: int = 4, scale: float = 3.0) -> Figure:
+    """One panel per snapshot of :func:`toy_gan_snapshot`: D's probability of "real" as a filled
+    contour, the real data (black) and G's samples (red)."""
+    rows = -(-len(snapshots) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(scale * columns, scale * rows + 0.4), squeeze=False)
+    mesh = None
+    for ax, (iteration, snap) in zip(axes.flat, snapshots):
+        e = float(snap["extent"])
+        mesh = ax.imshow(snap["surface"].numpy(), origin="lower", extent=(-e, e, -e, e), cmap="RdBu_r",
+                         vmin=0, vmax=1, alpha=0.6)
+        ax.scatter(*real.T.numpy(), s=2, c="black", alpha=0.3, label="real")
+        ax.scatter(*snap["fake"].T.numpy(), s=2, c="tab:red", alpha=0.5, label="G(z)")
+        ax.set(title=f"iteration {iteration}", xlim=(-e, e), ylim=(-e, e), xticks=[], yticks=[])
+        ax.set_aspect("equal")
+    for ax in list(axes.flat)[len(snapshots):]:
+        ax.axis("off")
+    axes.flat[0].legend(loc="upper left", markerscale=4, fontsize=8)
+    fig.colorbar(mesh, ax=axes, shrink=0.8, label="D(x): probability of real")
+    fig.suptitle(title)
+    return fig
+
+
+def save_gif(frames: Sequence[tuple[int, torch.Tensor]], path, *, nrow: int = 8, milliseconds: int = 250,
+             upscale: int = 2):
+    """Write ``(iteration, images [N, C, H, W])`` frames as an animated GIF (Pillow); return the path.
+
+    The file is written to a temporary name and renamed, so a half-written GIF never appears."""
+    import os
+    from pathlib import Path
+
+    from PIL import Image, ImageDraw
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pictures = []
+    for iteration, images in frames:
+        grid = (_grid_image(images, nrow) * 255).astype(np.uint8)
+        if grid.shape[2] == 1:
+            grid = grid[:, :, 0]
+        picture = Image.fromarray(grid).convert("RGB")
+        picture = picture.resize((picture.width * upscale, picture.height * upscale), Image.NEAREST)
+        canvas = Image.new("RGB", (picture.width, picture.height + 16), "white")
+        canvas.paste(picture, (0, 16))
+        ImageDraw.Draw(canvas).text((4, 2), f"iteration {iteration}", fill="black")
+        pictures.append(canvas)
+    tmp = path.with_name(path.name + ".tmp")
+    pictures[0].save(tmp, format="GIF", save_all=True, append_images=pictures[1:], duration=milliseconds, loop=0)
+    os.replace(tmp, path)
+    return path

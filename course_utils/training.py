@@ -179,3 +179,89 @@ def train_vae(model: nn.Module, train_set: TensorDataset, *, epochs: int, batch_
     return train(model, loader, step, optimizer, epochs, device=device,
                  evaluate=evaluate if test_set is not None else None,
                  snapshot=snapshot if snapshot_z is not None else None, desc=desc)
+
+
+# --- GANs (notebook 03; reused by 04-06) -------------------------------------------------------------
+
+def discriminator_step(G: nn.Module, D: nn.Module, opt_d: torch.optim.Optimizer, real: tuple[torch.Tensor, ...],
+                       g_inputs: tuple[torch.Tensor, ...], d_loss: Callable) -> dict[str, torch.Tensor]:
+    """One D update on real data and *detached* fakes (G gets no gradient from this step).
+
+    ``real`` = ``(x,)`` or ``(x, y)``; ``g_inputs`` = ``(z,)`` or ``(z, y)``: the fakes are scored with
+    their own labels. Returns ``d_loss`` and D's mean sigmoid output on real and fake data.
+    """
+    with torch.no_grad():
+        fake = G(*g_inputs)
+    real_logits, fake_logits = D(*real), D(fake, *g_inputs[1:])
+    loss = d_loss(real_logits, fake_logits)
+    opt_d.zero_grad(set_to_none=True)
+    loss.backward()
+    opt_d.step()
+    return {"d_loss": loss, "D(x)": torch.sigmoid(real_logits.float()).mean(),
+            "D(G(z))": torch.sigmoid(fake_logits.float()).mean()}
+
+
+def generator_step(G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer, g_inputs: tuple[torch.Tensor, ...],
+                   g_loss: Callable) -> dict[str, torch.Tensor]:
+    """One G update: make fakes, score them with D (with their labels), step on ``g_loss`` (only G's
+    optimizer steps; D's gradients are cleared by its own next step)."""
+    fake_logits = D(G(*g_inputs), *g_inputs[1:])
+    loss = g_loss(fake_logits)
+    opt_g.zero_grad(set_to_none=True)
+    loss.backward()
+    opt_g.step()
+    return {"g_loss": loss}
+
+
+def endless(loader: DataLoader):
+    """Cycle through ``loader`` forever (a new shuffle each pass), yielding its batches."""
+    while True:
+        yield from loader
+
+
+def train_gan(G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer,
+              batches, *, iterations: int, noise: Callable[[int], tuple[torch.Tensor, ...]], d_loss: Callable,
+              g_loss: Callable, d_steps: int = 1, d_step: Callable = discriminator_step,
+              g_step: Callable = generator_step, snapshot: Callable[[nn.Module, nn.Module], object] | None = None,
+              snapshot_every: int = 500, mixed_precision: bool = True, desc: str = "GAN",
+              history: History | None = None) -> History:
+    """The GAN loop: per iteration, ``d_steps`` discriminator steps then one generator step.
+
+    ``batches`` yields tuples ``(x,)`` or ``(x, y)`` (e.g. :func:`endless` over a DataLoader);
+    ``noise(n)`` returns G's inputs for ``n`` samples. ``d_step``/``g_step`` default to
+    :func:`discriminator_step`/:func:`generator_step` (notebook 03 passes the students' own).
+    Every value the steps return is logged per iteration in ``history.steps`` and checked for
+    NaN/inf; ``snapshot(G, D)`` is stored at iteration 0 and every ``snapshot_every`` iterations
+    (``history.snapshots``), with G and D in eval mode. On CUDA, bfloat16 autocast unless
+    ``mixed_precision`` is false.
+    """
+    device = next(G.parameters()).device
+    history = history if history is not None else History()
+    done = len(next(iter(history.steps.values()), []))
+
+    def take_snapshot(iteration: int) -> None:
+        G.eval(), D.eval()
+        with torch.no_grad():
+            history.snapshots.append((iteration, snapshot(G, D)))
+        G.train(), D.train()
+
+    if snapshot is not None and not history.snapshots:
+        take_snapshot(0)
+    G.train(), D.train()
+    start = time.perf_counter()
+    for iteration in tqdm(range(done + 1, done + iterations + 1), desc=desc, unit="it", leave=False):
+        values: dict[str, float] = {}
+        for _ in range(d_steps):
+            real = tuple(t.to(device, non_blocking=True) for t in next(batches))
+            with _autocast(device, mixed_precision):
+                out = d_step(G, D, opt_d, real, noise(len(real[0])), d_loss)
+            values.update({k: float(v) for k, v in out.items()})
+        with _autocast(device, mixed_precision):
+            out = g_step(G, D, opt_g, noise(len(real[0])), g_loss)
+        values.update({k: float(v) for k, v in out.items()})
+        check_finite(values, iteration)
+        history.log_step(values)
+        if snapshot is not None and iteration % snapshot_every == 0:
+            take_snapshot(iteration)
+    history.seconds += time.perf_counter() - start
+    return history
