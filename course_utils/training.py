@@ -255,10 +255,10 @@ def train_gan(G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer, opt_d: t
             real = tuple(t.to(device, non_blocking=True) for t in next(batches))
             with _autocast(device, mixed_precision):
                 out = d_step(G, D, opt_d, real, noise(len(real[0])), d_loss)
-            values.update({k: float(v) for k, v in out.items()})
+            values.update({k: float(v.detach()) for k, v in out.items()})
         with _autocast(device, mixed_precision):
             out = g_step(G, D, opt_g, noise(len(real[0])), g_loss)
-        values.update({k: float(v) for k, v in out.items()})
+        values.update({k: float(v.detach()) for k, v in out.items()})
         check_finite(values, iteration)
         history.log_step(values)
         if snapshot is not None and iteration % snapshot_every == 0:

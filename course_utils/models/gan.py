@@ -89,3 +89,17 @@ def gaussian_noise(noise_dim: int, num_classes: int = 0, device: torch.device | 
             return (z,)
         return z, torch.randint(num_classes, (n,), generator=generator).to(device)
     return sample
+
+
+class PacDiscriminator(nn.Module):
+    """PacGAN (Lin et al., 2018): D judges ``pack`` samples at once, concatenated, so a generator that
+    repeats itself is easy to spot. ``[B, *in_shape]`` (B divisible by ``pack``) → logits ``[B / pack, 1]``."""
+
+    def __init__(self, in_shape: Sequence[int], pack: int = 2, hidden: Sequence[int] = (512, 256),
+                 activation: str = "leaky_relu") -> None:
+        super().__init__()
+        self.pack = pack
+        self.net = MLPDiscriminator((pack * math.prod(in_shape),), hidden=hidden, activation=activation)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x.reshape(x.shape[0] // self.pack, -1))
