@@ -138,3 +138,116 @@ class FlatDecoder(MLPDecoder):
 def test_module_mistakes(check, cls, message):
     with pytest.raises(CheckError, match=message):
         check(cls)
+
+
+# --- notebook 02 ------------------------------------------------------------------------------------
+
+from course_utils.checks import (check_condition_on_label, check_cvae, check_cvae_loss,  # noqa: E402
+                                 check_gan_losses, check_gan_steps, check_mlp_gan, check_one_hot)
+from course_utils.losses import d_loss_bce, g_loss_nonsaturating, g_loss_saturating  # noqa: E402
+from course_utils.models import CVAE, condition_on_label, one_hot  # noqa: E402
+from course_utils.models.gan import MLPDiscriminator, MLPGenerator  # noqa: E402
+from course_utils.training import discriminator_step, generator_step  # noqa: E402
+
+
+def reference_cvae_loss(model, x, y, beta=1.0):
+    logits, mu, logvar = model(x, y)
+    return vae_loss(logits, x, mu, logvar, beta)
+
+
+def test_notebook_02_checks_pass_on_the_reference(capsys):
+    check_one_hot(one_hot)
+    check_condition_on_label(condition_on_label)
+    check_cvae(CVAE)
+    check_cvae_loss(reference_cvae_loss, CVAE)
+    assert capsys.readouterr().out.splitlines() == [
+        "✓ check_one_hot passed", "✓ check_condition_on_label passed", "✓ check_cvae passed (553,748 parameters)",
+        "✓ check_cvae_loss passed"]
+
+
+class LabelBlindDecoderCVAE(CVAE):
+    def decode(self, z, y):
+        return super().decode(z, torch.zeros_like(y))
+
+
+class MeanDecodingCVAE(CVAE):
+    def forward(self, x, y):
+        mu, logvar = self.encode(x, y)
+        return self.decode(mu, y), mu, logvar
+
+
+@pytest.mark.parametrize("check, args, message", [
+    (check_one_hot, (lambda y, num_classes=10: F.one_hot(y, num_classes),), "float32"),
+    (check_one_hot, (lambda y, num_classes=10: F.one_hot(y, 10).float(),), "num_classes argument"),
+    (check_condition_on_label, (lambda x, y: torch.cat([x, one_hot(y)[:, :, None, None].expand(-1, -1, 28, 28)], 0),),
+     "along the channel dimension"),
+    (check_condition_on_label, (lambda x, y: torch.cat([x, torch.ones(len(x), 10, 28, 28)], 1),), "Plane k is all ones"),
+    (check_cvae, (LabelBlindDecoderCVAE,), "same image for every label"),
+    (check_cvae, (MeanDecodingCVAE,), "sample z = reparameterize"),
+    (check_cvae_loss, (lambda m, x, y, beta=1.0: reference_cvae_loss(m, x, y), CVAE), "Pass beta on"),
+])
+def test_notebook_02_mistakes(check, args, message):
+    with pytest.raises(CheckError, match=message):
+        check(*args)
+
+
+# --- notebook 03 ------------------------------------------------------------------------------------
+
+def test_notebook_03_checks_pass_on_the_reference(capsys):
+    check_gan_losses(d_loss_bce, g_loss_nonsaturating)
+    check_mlp_gan(lambda n: MLPGenerator(n, (1, 28, 28)), lambda: MLPDiscriminator((1, 28, 28)))
+    check_gan_steps(discriminator_step, generator_step)
+    assert capsys.readouterr().out.splitlines() == [
+        "✓ check_gan_losses passed", "✓ check_mlp_gan passed (G: 1,489,936 parameters, D: 533,505 parameters)",
+        "✓ check_gan_steps passed"]
+
+
+def unstable_d_loss(real, fake):
+    return -(torch.log(torch.sigmoid(real)).mean() + torch.log(1 - torch.sigmoid(fake)).mean())
+
+
+def leaky_d_step(G, D, opt_d, real, g_inputs, d_loss):
+    loss = d_loss(D(*real), D(G(*g_inputs), *g_inputs[1:]))  # fakes not detached
+    opt_d.zero_grad()
+    loss.backward()
+    opt_d.step()
+    return {"d_loss": loss}
+
+
+def label_blind_d_step(G, D, opt_d, real, g_inputs, d_loss):
+    with torch.no_grad():
+        fake = G(*g_inputs)
+    loss = d_loss(D(real[0]), D(fake))
+    opt_d.zero_grad()
+    loss.backward()
+    opt_d.step()
+    return {"d_loss": loss}
+
+
+def both_players_g_step(G, D, opt_g, g_inputs, g_loss):
+    opt_d = torch.optim.SGD(D.parameters(), 0.1)
+    loss = g_loss(D(G(*g_inputs), *g_inputs[1:]))
+    opt_g.zero_grad()
+    loss.backward()
+    opt_g.step()
+    opt_d.step()
+    return {"g_loss": loss}
+
+
+@pytest.mark.parametrize("check, args, message", [
+    (check_gan_losses, (lambda r, f: d_loss_bce(f, r), g_loss_nonsaturating), "swapped the targets"),
+    (check_gan_losses, (d_loss_bce, g_loss_saturating), "saturating loss"),
+    (check_gan_losses, (unstable_d_loss, g_loss_nonsaturating), "from logits"),
+    (check_mlp_gan, (lambda n: MLPGenerator(n, (1, 28, 28), tanh_output=False),
+                     lambda: MLPDiscriminator((1, 28, 28))), "end with tanh"),
+    (check_mlp_gan, (lambda n: MLPGenerator(n, (1, 28, 28), batch_norm=False),
+                     lambda: MLPDiscriminator((1, 28, 28))), "parameters, expected 1,489,936"),
+    (check_mlp_gan, (lambda n: MLPGenerator(n, (1, 28, 28)),
+                     lambda: MLPDiscriminator((1, 28, 28), activation="relu")), "LeakyReLU"),
+    (check_gan_steps, (leaky_d_step, generator_step), "sent gradients into G"),
+    (check_gan_steps, (label_blind_d_step, generator_step), "Pass the labels on"),
+    (check_gan_steps, (discriminator_step, both_players_g_step), "g_step changed D"),
+])
+def test_notebook_03_mistakes(check, args, message):
+    with pytest.raises(CheckError, match=message):
+        check(*args)
