@@ -93,15 +93,18 @@ def _parse(source: str) -> ast.Module:
 
 
 def _runtime_nodes(tree: ast.AST):
-    """Nodes evaluated when the cell runs: everything except the bodies of ``def``s."""
+    """Nodes evaluated when the cell runs: everything except the bodies of ``def``s and type annotations
+    (naming a class in an annotation does not call it)."""
     stack = [tree]
     while stack:
         node = stack.pop()
         yield node
-        for child in ast.iter_child_nodes(node):
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and child in node.body:
-                continue
-            stack.append(child)
+        skipped = []
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            skipped = [*node.body, node.returns]
+        elif isinstance(node, (ast.arg, ast.AnnAssign)):
+            skipped = [node.annotation]
+        stack.extend(child for child in ast.iter_child_nodes(node) if not any(child is s for s in skipped))
 
 
 def _is_stub_raise(node: ast.AST) -> bool:

@@ -1,7 +1,9 @@
 """Small training loops: a progress bar, a history of losses, sample snapshots and a NaN guard.
 
 :func:`train` is the generic loop (one optimizer, one loss); :func:`train_vae` and
-:func:`evaluate_vae` are notebook 01's VAE on top of it, reused by notebook 02.
+:func:`evaluate_vae` are notebook 01's VAE on top of it, reused by notebook 02 for the CVAE.
+:func:`train_gan` is notebook 03's GAN loop (``d_steps`` discriminator steps per generator step,
+pluggable losses and steps), shared by notebooks 04-06.
 """
 
 from __future__ import annotations

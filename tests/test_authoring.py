@@ -58,6 +58,7 @@ def test_cells_that_depend_on_exercises_are_found():
         ("code", "class M:\n    def __init__(self):\n        ### BEGIN SOLUTION\n        pass\n"
                  "        ### END SOLUTION"),                                  # 13 clean, M tainted
         ("code", "m = M()"),                                                   # 14 raises
+        ("code", "def use(m: M) -> M:\n    return m\nx: M = None"),               # 15 clean: annotations only
     )
     nb = build_skeleton(solution)
     assert cells_expected_to_raise(nb, solution) == {2, 3, 5, 8, 9, 11, 12, 14}

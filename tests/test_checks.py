@@ -179,8 +179,8 @@ class MeanDecodingCVAE(CVAE):
 @pytest.mark.parametrize("check, args, message", [
     (check_one_hot, (lambda y, num_classes=10: F.one_hot(y, num_classes),), "float32"),
     (check_one_hot, (lambda y, num_classes=10: F.one_hot(y, 10).float(),), "num_classes argument"),
-    (check_condition_on_label, (lambda x, y: torch.cat([x, one_hot(y)[:, :, None, None].expand(-1, -1, 28, 28)], 0),),
-     "along the channel dimension"),
+    (check_condition_on_label, (lambda x, y: torch.cat([x, y.float()[:, None, None, None].expand(-1, 1, 28, 28)], 1),),
+     "10 label planes"),
     (check_condition_on_label, (lambda x, y: torch.cat([x, torch.ones(len(x), 10, 28, 28)], 1),), "Plane k is all ones"),
     (check_cvae, (LabelBlindDecoderCVAE,), "same image for every label"),
     (check_cvae, (MeanDecodingCVAE,), "sample z = reparameterize"),

@@ -184,7 +184,7 @@ def test_classifier_shapes_accuracy_and_cached_loading(capsys):
     assert accuracy(_Oracle(), torch.zeros(4, 1, 28, 28), torch.zeros(4, dtype=torch.long)) == 1.0
     save_checkpoint(model, "mnist_classifier", test_accuracy=0.5, epochs=0, seconds=0.0)
     loaded = mnist_classifier()
-    assert "loaded from the cache: test accuracy 50.00 %" in capsys.readouterr().out
+    assert "(loaded from the cache): test accuracy 50.00 %" in capsys.readouterr().out
     assert not loaded.training and torch.equal(loaded.net[0].weight, model.net[0].weight)
 
 

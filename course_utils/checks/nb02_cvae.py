@@ -86,6 +86,9 @@ def check_cvae_loss(cvae_loss: Callable, CVAE: type) -> None:
     """``cvae_loss(model, x, y, beta=1.0)`` → ``(loss, reconstruction, kl)`` of ``model(x, y)``."""
     torch.manual_seed(0)
     model = call(CVAE, 2, name="CVAE.__init__")
+    with torch.no_grad():  # larger weights: a KL term far from 0, so that beta visibly matters
+        for p in model.parameters():
+            p.mul_(3.0)
     x, y = torch.rand(5, 1, 28, 28), torch.tensor([4, 9, 4, 9, 1])
     torch.manual_seed(3)
     out = call(cvae_loss, model, x, y)
