@@ -6,6 +6,8 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 
 import gzip  # noqa: E402
 import hashlib  # noqa: E402
+import http.server  # noqa: E402
+import threading  # noqa: E402
 import struct  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -61,3 +63,48 @@ def write_files(folder: Path, files: dict[str, tuple[bytes, str]]) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for name, (data, _) in files.items():
         (folder / name).write_bytes(data)
+
+
+class Server:
+    """A local HTTP server: ``routes[path] = (body, declared_length or None)``."""
+
+    def __init__(self):
+        self.routes: dict[str, tuple[bytes, int | None]] = {}
+        self.hits: list[str] = []
+        routes, hits = self.routes, self.hits
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802
+                hits.append(self.path)
+                if self.path not in routes:
+                    self.send_error(404)
+                    return
+                body, declared = routes[self.path]
+                self.send_response(200)
+                self.send_header("Content-Length", str(declared if declared is not None else len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+
+
+@pytest.fixture
+def server():
+    s = Server()
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def server():
+    s = Server()
+    yield s
+    s.close()
