@@ -85,3 +85,25 @@ def g_loss_saturating(fake_logits: torch.Tensor) -> torch.Tensor:
     r""":math:`\mathbb{E}[\log(1 - D(G(z)))]` on logits: the minimax generator loss of eq. 1, which saturates
     (its gradient vanishes) when D confidently rejects the samples. ``[B, 1]`` logits → scalar."""
     return -F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
+
+
+# --- CycleGAN (notebook 06) -------------------------------------------------------------------------
+
+def lsgan_loss(prediction: torch.Tensor, target_is_real: bool) -> torch.Tensor:
+    r"""Least-squares GAN loss (Mao et al., 2017) as CycleGAN uses it (Zhu et al., 2017, eq. 1 with the
+    LSGAN objective of sec. 4): :math:`\mathbb{E}[(D(\cdot) - t)^2]` with target t = 1 for real, 0 for fake.
+
+    Args:
+        prediction: D's raw outputs, any shape (``[B, 1, h, w]`` for a PatchGAN: one per patch).
+    Returns:
+        A scalar: the mean over all outputs.
+    """
+    target = torch.ones_like(prediction) if target_is_real else torch.zeros_like(prediction)
+    return F.mse_loss(prediction, target)
+
+
+def cycle_loss(real: torch.Tensor, reconstructed: torch.Tensor) -> torch.Tensor:
+    r"""Cycle-consistency (Zhu et al., 2017, eq. 2): :math:`\lVert F(G(x)) - x\rVert_1`, averaged over pixels.
+    Also the identity loss :math:`\lVert G(y) - y\rVert_1` (sec. 5.2) with ``reconstructed = G(y)``.
+    ``[B, C, H, W]`` twice → scalar."""
+    return F.l1_loss(reconstructed, real)

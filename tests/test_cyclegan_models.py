@@ -56,3 +56,67 @@ def test_image_pool_fills_then_mixes_history():
     assert out.shape == new.shape and 0 < old <= 3  # some stored fakes come back, each at most once
     assert len(pool.images) == 3
     assert torch.equal(ImagePool(size=0).query(new), new)
+
+
+# --- losses, schedule and one training step -----------------------------------------------------------
+
+import pytest  # noqa: E402
+
+from course_utils.losses import cycle_loss, lsgan_loss  # noqa: E402
+from course_utils.models.cyclegan import CycleGAN, linear_decay  # noqa: E402
+from course_utils.training import cyclegan_step  # noqa: E402
+
+
+def test_lsgan_and_cycle_losses():
+    pred = torch.tensor([[0.0, 1.0], [2.0, -1.0]])
+    assert lsgan_loss(pred, True).item() == pytest.approx((1 + 0 + 1 + 4) / 4)
+    assert lsgan_loss(pred, False).item() == pytest.approx((0 + 1 + 4 + 1) / 4)
+    assert cycle_loss(torch.zeros(1, 3, 2, 2), torch.full((1, 3, 2, 2), 0.5)).item() == pytest.approx(0.5)
+
+
+def test_linear_decay_schedule():
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+    schedule = linear_decay(opt, n_epochs=2, n_epochs_decay=2)
+    rates = []
+    for _ in range(4):
+        rates.append(opt.param_groups[0]["lr"])
+        opt.step()
+        schedule.step()
+    assert rates == pytest.approx([1.0, 1.0, 2 / 3, 1 / 3])
+
+
+def _tiny():
+    torch.manual_seed(0)
+    model = CycleGAN(ngf=4, n_blocks=1, ndf=4)
+    a, b = torch.rand(1, 3, 32, 32) * 2 - 1, torch.rand(1, 3, 32, 32) * 2 - 1
+    return model, a, b
+
+
+@pytest.mark.parametrize("frozen", ["G", "D"])
+def test_cyclegan_step_updates_each_side_with_its_own_optimizer(frozen):
+    model, a, b = _tiny()
+    opt_g = torch.optim.Adam(model.generators(), 0.0 if frozen == "G" else 2e-4, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(model.discriminators(), 0.0 if frozen == "D" else 2e-4, betas=(0.5, 0.999))
+    g_before = [p.clone() for p in model.generators()]
+    d_before = [p.clone() for p in model.discriminators()]
+    losses = cyclegan_step(model, opt_g, opt_d, a, b, ImagePool(50), ImagePool(50))
+    assert set(losses) == {"G", "G_adv", "cycle", "identity", "D_A", "D_B"}
+    assert all(torch.isfinite(v) for v in losses.values())
+    g_same = all(torch.equal(x, y) for x, y in zip(g_before, model.generators()))
+    d_same = all(torch.equal(x, y) for x, y in zip(d_before, model.discriminators()))
+    assert (g_same, d_same) == ((True, False) if frozen == "G" else (False, True))
+    assert all(p.requires_grad for p in model.discriminators())
+
+
+def test_cyclegan_step_weights_and_pools():
+    model, a, b = _tiny()
+    opt_g = torch.optim.SGD(model.generators(), 0.0)
+    opt_d = torch.optim.SGD(model.discriminators(), 0.0)
+    pool_a, pool_b = ImagePool(50), ImagePool(50)
+    losses = cyclegan_step(model, opt_g, opt_d, a, b, pool_a, pool_b, lambda_identity=0.0)
+    assert losses["identity"].item() == 0.0
+    assert losses["G"].item() == pytest.approx(losses["G_adv"].item() + 10 * losses["cycle"].item(), rel=1e-5)
+    assert len(pool_a.images) == len(pool_b.images) == 1
+    losses = cyclegan_step(model, opt_g, opt_d, a, b, pool_a, pool_b)
+    expected = losses["G_adv"] + 10 * losses["cycle"] + 5 * losses["identity"]
+    assert losses["G"].item() == pytest.approx(expected.item(), rel=1e-5)

@@ -130,3 +130,28 @@ class ImagePool:
             else:
                 out.append(image)
         return torch.cat(out)
+
+
+class CycleGAN(nn.Module):
+    """The four networks of a CycleGAN: ``G_AB`` (A → B), ``G_BA`` (B → A), ``D_A`` and ``D_B``, initialised
+    with N(0, 0.02). ``ngf``/``n_blocks``/``ndf`` size them (paper: 64, 9, 64)."""
+
+    def __init__(self, ngf: int = 64, n_blocks: int = 9, ndf: int = 64) -> None:
+        super().__init__()
+        self.G_AB, self.G_BA = ResnetGenerator(ngf=ngf, n_blocks=n_blocks), ResnetGenerator(ngf=ngf, n_blocks=n_blocks)
+        self.D_A, self.D_B = PatchDiscriminator(ndf=ndf), PatchDiscriminator(ndf=ndf)
+        init_weights(self)
+
+    def generators(self) -> list[nn.Parameter]:
+        return [*self.G_AB.parameters(), *self.G_BA.parameters()]
+
+    def discriminators(self) -> list[nn.Parameter]:
+        return [*self.D_A.parameters(), *self.D_B.parameters()]
+
+
+def linear_decay(optimizer: torch.optim.Optimizer, n_epochs: int, n_epochs_decay: int):
+    """CycleGAN's schedule (sec. 7.1): the initial learning rate for ``n_epochs`` epochs, then linearly
+    to zero over ``n_epochs_decay`` more. Call ``.step()`` once per epoch."""
+    def factor(epoch: int) -> float:
+        return 1.0 - max(0, epoch + 1 - n_epochs) / float(n_epochs_decay + 1)
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
