@@ -107,3 +107,15 @@ def cycle_loss(real: torch.Tensor, reconstructed: torch.Tensor) -> torch.Tensor:
     Also the identity loss :math:`\lVert G(y) - y\rVert_1` (sec. 5.2) with ``reconstructed = G(y)``.
     ``[B, C, H, W]`` twice → scalar."""
     return F.l1_loss(reconstructed, real)
+
+
+def lsgan_d_loss(real_outputs: torch.Tensor, fake_outputs: torch.Tensor) -> torch.Tensor:
+    r"""LSGAN discriminator loss (Mao et al., 2017, eq. 2 with a = 0, b = 1):
+    :math:`\tfrac12\mathbb{E}[(D(x) - 1)^2] + \tfrac12\mathbb{E}[D(G(z))^2]`. Raw D outputs (no sigmoid) → scalar.
+    Also the halved discriminator loss of CycleGAN."""
+    return 0.5 * (lsgan_loss(real_outputs, True) + lsgan_loss(fake_outputs, False))
+
+
+def lsgan_g_loss(fake_outputs: torch.Tensor) -> torch.Tensor:
+    r"""LSGAN generator loss (Mao et al., 2017, eq. 2 with c = 1): :math:`\tfrac12\mathbb{E}[(D(G(z)) - 1)^2]`."""
+    return 0.5 * lsgan_loss(fake_outputs, True)
