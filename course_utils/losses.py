@@ -119,3 +119,36 @@ def lsgan_d_loss(real_outputs: torch.Tensor, fake_outputs: torch.Tensor) -> torc
 def lsgan_g_loss(fake_outputs: torch.Tensor) -> torch.Tensor:
     r"""LSGAN generator loss (Mao et al., 2017, eq. 2 with c = 1): :math:`\tfrac12\mathbb{E}[(D(G(z)) - 1)^2]`."""
     return 0.5 * lsgan_loss(fake_outputs, True)
+
+
+# --- Wasserstein GAN (notebook 05) --------------------------------------------------------------------
+
+def wgan_critic_loss(real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
+    r"""The critic minimises :math:`\mathbb{E}[f(G(z))] - \mathbb{E}[f(x)]` (Arjovsky et al., 2017, Algorithm 1),
+    the negative of its estimate of :math:`W_1(p_\text{data}, p_g)`. Raw scores (no sigmoid) → scalar."""
+    return fake_scores.mean() - real_scores.mean()
+
+
+def wgan_generator_loss(fake_scores: torch.Tensor) -> torch.Tensor:
+    r""":math:`-\mathbb{E}[f(G(z))]` (Arjovsky et al., 2017, Algorithm 1). Raw scores → scalar."""
+    return -fake_scores.mean()
+
+
+def gradient_penalty(critic, real: torch.Tensor, fake: torch.Tensor, weight: float = 10.0,
+                     generator: torch.Generator | None = None) -> torch.Tensor:
+    r"""WGAN-GP's penalty (Gulrajani et al., 2017, Algorithm 1):
+    :math:`\lambda\,\mathbb{E}_{\hat x}\big[(\lVert\nabla_{\hat x} f(\hat x)\rVert_2 - 1)^2\big]` on random
+    interpolates :math:`\hat x = \epsilon x + (1 - \epsilon)\tilde x`, :math:`\epsilon \sim U[0, 1]` per sample.
+    ``create_graph=True`` so that the penalty itself is differentiated when the critic is updated.
+    ``real``, ``fake``: ``[B, ...]`` → scalar."""
+    eps = torch.rand(real.shape[0], *([1] * (real.dim() - 1)), generator=generator).to(real)
+    mixed = (eps * real.detach() + (1 - eps) * fake.detach()).requires_grad_(True)
+    (grad,) = torch.autograd.grad(critic(mixed).sum(), mixed, create_graph=True)
+    return weight * (grad.flatten(1).norm(2, dim=1) - 1).pow(2).mean()
+
+
+def clip_weights(module, clip: float = 0.01) -> None:
+    """WGAN's weight clipping (Arjovsky et al., 2017): every parameter into ``[-clip, clip]``, in place."""
+    with torch.no_grad():
+        for p in module.parameters():
+            p.clamp_(-clip, clip)
