@@ -5,12 +5,15 @@ In a notebook, ``fig = show_images(...)`` draws the figure once (pyplot shows it
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Callable, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from matplotlib.figure import Figure
+from PIL import Image, ImageDraw
 from torchvision.utils import make_grid
 
 from .training import History
@@ -216,11 +219,6 @@ def save_gif(frames: Sequence[tuple[int, torch.Tensor]], path, *, nrow: int = 8,
     """Write ``(iteration, images [N, C, H, W])`` frames as an animated GIF (Pillow); return the path.
 
     The file is written to a temporary name and renamed, so a half-written GIF never appears."""
-    import os
-    from pathlib import Path
-
-    from PIL import Image, ImageDraw
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     pictures = []

@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from tqdm.auto import tqdm
 
 from .data.mnist import make_loader
-from .losses import vae_loss
+from .losses import cycle_loss, lsgan_loss, vae_loss
 
 LossFn = Callable[[nn.Module, tuple[torch.Tensor, ...]], dict[str, torch.Tensor]]
 
@@ -280,8 +280,6 @@ def cyclegan_step(model: nn.Module, opt_g: torch.optim.Optimizer, opt_d: torch.o
     image pool, the loss halved. ``model`` is a :class:`~course_utils.models.cyclegan.CycleGAN`;
     ``real_a``, ``real_b``: ``[B, 3, H, W]`` in [-1, 1].
     """
-    from .losses import cycle_loss, lsgan_loss
-
     fake_b, fake_a = model.G_AB(real_a), model.G_BA(real_b)
     rec_a, rec_b = model.G_BA(fake_b), model.G_AB(fake_a)
     for p in model.discriminators():

@@ -35,7 +35,6 @@ def test_skeleton_fails_exactly_where_tagged(path, monkeypatch, data_env):
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(nb, timeout=600, kernel_name="python3", allow_errors=True,
                             resources={"metadata": {"path": str(path.parent)}})
-    client.kernel_manager_class  # noqa: B018  (the default manager starts this interpreter's kernel)
     client.execute()
     raised, tagged = set(), set()
     for index, cell in enumerate(nb.cells):

@@ -14,6 +14,14 @@ from .download import DatasetNotFoundError
 SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
 
+def list_images(folder: Path | str) -> list[Path]:
+    """The image files of ``folder``, sorted by name (none if the folder does not exist)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in SUFFIXES)
+
+
 def load_image_folder(folder: Path | str, size: int = 32, limit: int | None = None) -> TensorDataset:
     """Every image of ``folder`` (sorted by name; the first ``limit``), resized so that the shorter side
     is ``size`` (antialiased), centre-cropped to ``size × size``.
@@ -22,7 +30,7 @@ def load_image_folder(folder: Path | str, size: int = 32, limit: int | None = No
     that it plugs into the same loaders as MNIST.
     """
     folder = Path(folder)
-    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in SUFFIXES)[:limit] if folder.is_dir() else []
+    paths = list_images(folder)[:limit]
     if not paths:
         raise DatasetNotFoundError(f"no images ({', '.join(SUFFIXES)}) in {folder}.")
     transform = T.Compose([T.ToImage(), T.Resize(size, antialias=True), T.CenterCrop(size),

@@ -22,6 +22,8 @@ from torchvision.transforms import v2 as T
 
 from ..runtime import data_dir, default_data_dir
 from .download import CorruptFileError, DatasetNotFoundError, download_file, is_network_error
+from .images import SUFFIXES as IMAGE_SUFFIXES
+from .images import list_images as _images
 
 NAME = "monet2photo"
 URLS = [  # the download script of the authors' repository (junyanz/pytorch-CycleGAN-and-pix2pix), new and old host
@@ -30,15 +32,6 @@ URLS = [  # the download script of the authors' repository (junyanz/pytorch-Cycl
 ]
 SPLITS = ("trainA", "trainB", "testA", "testB")
 PUBLISHED_COUNTS = {"trainA": 1072, "trainB": 6287, "testA": 121, "testB": 751}
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
-
-
-def _images(folder: Path) -> list[Path]:
-    """The image files of ``folder``, sorted (none if it does not exist)."""
-    if not folder.is_dir():
-        return []
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-
 
 def _is_complete(root: Path) -> bool:
     return all((root / split).is_dir() and _images(root / split) for split in SPLITS)
