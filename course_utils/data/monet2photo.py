@@ -33,6 +33,7 @@ URLS = [  # the download script of the authors' repository (junyanz/pytorch-Cycl
 SPLITS = ("trainA", "trainB", "testA", "testB")
 PUBLISHED_COUNTS = {"trainA": 1072, "trainB": 6287, "testA": 121, "testB": 751}
 
+
 def _is_complete(root: Path) -> bool:
     return all((root / split).is_dir() and _images(root / split) for split in SPLITS)
 
