@@ -22,10 +22,17 @@ def save_checkpoint(model: nn.Module, name_or_path: str | Path, **info: float | 
     A bare name goes to :func:`checkpoint_path`; a path (with a suffix) is used as given.
     """
     path = Path(name_or_path) if Path(name_or_path).suffix else checkpoint_path(str(name_or_path))
+    return atomic_save({"state_dict": model.state_dict(), "info": info}, path)
+
+
+def atomic_save(obj: object, path: str | Path) -> Path:
+    """``torch.save`` to a temporary file beside ``path``, then rename it over ``path``: an interrupted
+    save never leaves a truncated file under the real name."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + f".tmp{os.getpid()}")
     try:
-        torch.save({"state_dict": model.state_dict(), "info": info}, tmp)
+        torch.save(obj, tmp)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

@@ -61,3 +61,25 @@ def sharpness(images: torch.Tensor) -> float:
     kernel = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]]).view(1, 1, 3, 3)
     laplacian = F.conv2d(images.float().cpu(), kernel)
     return float(laplacian.flatten(1).var(dim=1).mean())
+
+
+@torch.no_grad()
+def sliced_wasserstein(x: torch.Tensor, y: torch.Tensor, num_projections: int = 512, seed: int = 0) -> float:
+    r"""Sliced Wasserstein distance between two sets of samples (Rabin et al., 2011; the image metric of
+    Karras et al., 2018, PGGAN, sec. 5, here on whole images rather than Laplacian-pyramid patches).
+
+    Both sets are flattened to ``[N, d]``; each of ``num_projections`` random unit directions θ gives two
+    1-D samples :math:`\theta^\top x`, :math:`\theta^\top y`, whose :math:`W_1` is the mean absolute difference
+    of their sorted values (quantiles, when the sizes differ). Returns the mean over directions
+    (lower is better; 0 for identical sets). ``x``: ``[N, ...]``, ``y``: ``[M, ...]``, same per-sample shape.
+    """
+    x, y = x.flatten(1).float().cpu(), y.flatten(1).float().cpu()
+    if x.shape[1] != y.shape[1]:
+        raise ValueError(f"samples of different sizes: {list(x.shape[1:])} vs {list(y.shape[1:])}.")
+    theta = F.normalize(torch.randn(x.shape[1], num_projections, generator=torch.Generator().manual_seed(seed)), dim=0)
+    px, py = (x @ theta).sort(dim=0).values, (y @ theta).sort(dim=0).values
+    n = max(len(px), len(py))
+    q = (torch.arange(n, dtype=torch.float32) + 0.5) / n
+    px = px[(q * len(px)).long().clamp(max=len(px) - 1)]
+    py = py[(q * len(py)).long().clamp(max=len(py) - 1)]
+    return float((px - py).abs().mean())

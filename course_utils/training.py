@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from tqdm.auto import tqdm
 
 from .data.mnist import make_loader
-from .losses import cycle_loss, lsgan_loss, vae_loss
+from .losses import clip_weights, cycle_loss, lsgan_loss, vae_loss
 
 LossFn = Callable[[nn.Module, tuple[torch.Tensor, ...]], dict[str, torch.Tensor]]
 
@@ -226,7 +226,7 @@ def train_gan(G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer, opt_d: t
               g_loss: Callable, d_steps: int = 1, d_step: Callable = discriminator_step,
               g_step: Callable = generator_step, snapshot: Callable[[nn.Module, nn.Module], object] | None = None,
               snapshot_every: int = 500, mixed_precision: bool = True, desc: str = "GAN",
-              history: History | None = None) -> History:
+              history: History | None = None, iteration: Callable | None = None) -> History:
     """The GAN loop: per iteration, ``d_steps`` discriminator steps then one generator step.
 
     ``batches`` yields tuples ``(x,)`` or ``(x, y)`` (e.g. :func:`endless` over a DataLoader);
@@ -236,6 +236,10 @@ def train_gan(G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer, opt_d: t
     NaN/inf; ``snapshot(G, D)`` is stored at iteration 0 and every ``snapshot_every`` iterations
     (``history.snapshots``), with G and D in eval mode. On CUDA, bfloat16 autocast unless
     ``mixed_precision`` is false.
+
+    ``iteration`` replaces the whole body of an iteration (notebook 04's :func:`gan_iteration`, notebook
+    05's :func:`wgan_iteration`): it is called as ``iteration(G, D, opt_g, opt_d, batches, noise, d_loss,
+    g_loss, d_steps)`` with ``batches`` already on G's device, and returns the values to log.
     """
     device = next(G.parameters()).device
     history = history if history is not None else History()
@@ -251,22 +255,81 @@ def train_gan(G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer, opt_d: t
         take_snapshot(0)
     G.train(), D.train()
     start = time.perf_counter()
-    for iteration in tqdm(range(done + 1, done + iterations + 1), desc=desc, unit="it", leave=False):
+    on_device = (tuple(t.to(device, non_blocking=True) for t in batch) for batch in batches)
+    for step in tqdm(range(done + 1, done + iterations + 1), desc=desc, unit="it", leave=False):
         values: dict[str, float] = {}
-        for _ in range(d_steps):
-            real = tuple(t.to(device, non_blocking=True) for t in next(batches))
+        if iteration is not None:
             with _autocast(device, mixed_precision):
-                out = d_step(G, D, opt_d, real, noise(len(real[0])), d_loss)
+                out = iteration(G, D, opt_g, opt_d, on_device, noise, d_loss, g_loss, d_steps)
             values.update({k: float(v.detach()) for k, v in out.items()})
-        with _autocast(device, mixed_precision):
-            out = g_step(G, D, opt_g, noise(len(real[0])), g_loss)
-        values.update({k: float(v.detach()) for k, v in out.items()})
-        check_finite(values, iteration)
+        else:
+            for _ in range(d_steps):
+                real = next(on_device)
+                with _autocast(device, mixed_precision):
+                    out = d_step(G, D, opt_d, real, noise(len(real[0])), d_loss)
+                values.update({k: float(v.detach()) for k, v in out.items()})
+            with _autocast(device, mixed_precision):
+                out = g_step(G, D, opt_g, noise(len(real[0])), g_loss)
+            values.update({k: float(v.detach()) for k, v in out.items()})
+        check_finite(values, step)
         history.log_step(values)
-        if snapshot is not None and iteration % snapshot_every == 0:
-            take_snapshot(iteration)
+        if snapshot is not None and step % snapshot_every == 0:
+            take_snapshot(step)
     history.seconds += time.perf_counter() - start
     return history
+
+
+def gan_iteration(G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer, batches,
+                  noise: Callable, d_loss: Callable, g_loss: Callable, d_train_iters: int = 1) -> dict[str, torch.Tensor]:
+    """One GAN iteration with ``d_train_iters`` discriminator updates, each on a fresh real batch
+    ``(x,)`` from ``batches`` and fresh detached fakes, then one generator update on fresh fakes
+    (notebook 04; any losses on D's raw outputs, e.g. LSGAN's). Returns the last ``d_loss`` and ``g_loss``."""
+    for _ in range(d_train_iters):
+        (x,) = next(batches)[:1]
+        with torch.no_grad():
+            fake = G(*noise(len(x)))
+        loss_d = d_loss(D(x), D(fake))
+        opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        opt_d.step()
+    loss_g = g_loss(D(G(*noise(len(x)))))
+    opt_g.zero_grad(set_to_none=True)
+    loss_g.backward()
+    opt_g.step()
+    return {"d_loss": loss_d, "g_loss": loss_g}
+
+
+def wgan_iteration(critic_loss: Callable, generator_loss: Callable, *, clip: float | None = None,
+                   penalty: Callable | None = None, clip_fn: Callable = clip_weights) -> Callable:
+    """Build a WGAN iteration for :func:`train_gan` (Arjovsky et al., 2017, Algorithm 1; with ``penalty``,
+    Gulrajani et al., 2017, Algorithm 1).
+
+    Per iteration: ``n_critic`` (``train_gan``'s ``d_steps``) critic updates on fresh real batches, each
+    minimising ``critic_loss(f(x), f(G(z)))`` (+ ``penalty(f, x, G(z))``), followed by
+    ``clip_fn(f, clip)`` if ``clip`` (default :func:`~course_utils.losses.clip_weights`); then one generator update on ``generator_loss(f(G(z)))``.
+    Logs ``wasserstein`` (the critic's estimate E f(x) − E f(G(z)) at its last step), ``critic_loss``,
+    ``gp`` (0 without a penalty) and ``g_loss``.
+    """
+    def iteration(G, D, opt_g, opt_d, batches, noise, d_loss, g_loss, n_critic):
+        for _ in range(n_critic):
+            (x,) = next(batches)[:1]
+            with torch.no_grad():
+                fake = G(*noise(len(x)))
+            real_scores, fake_scores = D(x), D(fake)
+            loss = critic_loss(real_scores, fake_scores)
+            gp = penalty(D, x, fake) if penalty is not None else torch.zeros((), device=x.device)
+            opt_d.zero_grad(set_to_none=True)
+            (loss + gp).backward()
+            opt_d.step()
+            if clip is not None:
+                clip_fn(D, clip)
+        g = generator_loss(D(G(*noise(len(x)))))
+        opt_g.zero_grad(set_to_none=True)
+        g.backward()
+        opt_g.step()
+        return {"wasserstein": real_scores.detach().float().mean() - fake_scores.detach().float().mean(),
+                "critic_loss": loss, "gp": gp, "g_loss": g}
+    return iteration
 
 
 def cyclegan_step(model: nn.Module, opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer,

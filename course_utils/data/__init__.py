@@ -1,8 +1,9 @@
 """Datasets: real MNIST / Fashion-MNIST, monet2photo, 2-D mixtures, and atomic verified downloads."""
 
 from .download import CorruptFileError, DatasetNotFoundError, download_file, md5sum
+from .images import RGB32_DATASETS, load_image_folder, load_rgb32
 from .mnist import FASHION_CLASSES, MNIST_CLASSES, load_mnist, make_loader
 from .monet2photo import UnpairedImages, monet2photo_root
 
 __all__ = ["CorruptFileError", "DatasetNotFoundError", "download_file", "md5sum",
-           "FASHION_CLASSES", "MNIST_CLASSES", "load_mnist", "make_loader", "UnpairedImages", "monet2photo_root"]
+           "RGB32_DATASETS", "load_image_folder", "load_rgb32", "FASHION_CLASSES", "MNIST_CLASSES", "load_mnist", "make_loader", "UnpairedImages", "monet2photo_root"]

@@ -23,14 +23,16 @@ class DCDiscriminator(nn.Module):
     LeakyReLU(0.2) between them; spectral norm on every conv if ``spectral_norm``.
 
     ``[B, 3, 32, 32]`` → 16 → 8 → 4 → ``[B, 1, 1, 1]`` logits, returned as ``[B, 1]``.
+    ``batch_norm=False`` drops the BatchNorms: a WGAN-GP critic must score each sample on its own
+    (Gulrajani et al., 2017, sec. 4), which batch statistics would break.
     """
 
-    def __init__(self, conv_dim: int = 64, spectral_norm: bool = False) -> None:
+    def __init__(self, conv_dim: int = 64, spectral_norm: bool = False, batch_norm: bool = True) -> None:
         super().__init__()
-        sn = spectral_norm
-        self.conv1 = _conv(3, conv_dim, stride=2, padding=2, batch_norm=True, spectral_norm=sn)
-        self.conv2 = _conv(conv_dim, 2 * conv_dim, stride=2, padding=2, batch_norm=True, spectral_norm=sn)
-        self.conv3 = _conv(2 * conv_dim, 4 * conv_dim, stride=2, padding=2, batch_norm=True, spectral_norm=sn)
+        sn, bn = spectral_norm, batch_norm
+        self.conv1 = _conv(3, conv_dim, stride=2, padding=2, batch_norm=bn, spectral_norm=sn)
+        self.conv2 = _conv(conv_dim, 2 * conv_dim, stride=2, padding=2, batch_norm=bn, spectral_norm=sn)
+        self.conv3 = _conv(2 * conv_dim, 4 * conv_dim, stride=2, padding=2, batch_norm=bn, spectral_norm=sn)
         self.conv4 = _conv(4 * conv_dim, 1, stride=2, padding=1, batch_norm=False, spectral_norm=sn)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
