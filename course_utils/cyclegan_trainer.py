@@ -71,6 +71,11 @@ def _fixed_test_images(root: Path, size: int, count: int) -> tuple[torch.Tensor,
     return torch.stack([a for a, _ in pairs]), torch.stack([b for _, b in pairs])
 
 
+def _as_tuple(value):
+    """``random.Random`` states are nested tuples; a round trip through ``torch.save`` may give lists."""
+    return tuple(_as_tuple(v) for v in value) if isinstance(value, (list, tuple)) else value
+
+
 def _reseed_worker(worker_id: int) -> None:
     info = torch.utils.data.get_worker_info()
     info.dataset.random.seed(info.seed)
@@ -79,8 +84,9 @@ def _reseed_worker(worker_id: int) -> None:
 class CycleGANTrainer:
     """Train a :class:`~course_utils.models.cyclegan.CycleGAN` on ``root/{trainA,trainB}``.
 
-    ``step`` has the signature of :func:`course_utils.training.cyclegan_step` (notebook 06 passes its
-    own). ``checkpoint_dir``: where ``last.pt`` is written after each epoch; with ``resume=True`` an
+    ``step`` has the signature of :func:`course_utils.training.cyclegan_step` and ``image_pool(size)``
+    builds an :class:`~course_utils.models.cyclegan.ImagePool` (notebook 06 passes its own).
+    ``checkpoint_dir``: where ``last.pt`` is written after each epoch; with ``resume=True`` an
     existing one is loaded (``weights_only=True``) and training continues after its epoch.
     ``history.steps`` holds every iteration's losses, ``history.epochs`` their per-epoch means and
     ``history.snapshots`` ``(epoch, {"real_a", "fake_b", "rec_a", "real_b", "fake_a", "rec_b"})``
@@ -89,7 +95,8 @@ class CycleGANTrainer:
 
     def __init__(self, config: CycleGANConfig, root: Path, *, device: torch.device | str = "cpu",
                  checkpoint_dir: Path | None = None, resume: bool = True, step: Callable = cyclegan_step,
-                 num_workers: int | None = None, num_fixed: int = 4) -> None:
+                 image_pool: Callable[[int], object] = ImagePool, num_workers: int | None = None,
+                 num_fixed: int = 4) -> None:
         self.config, self.device, self.step = config, torch.device(device), step
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
         cuda = self.device.type == "cuda"
@@ -100,7 +107,7 @@ class CycleGANTrainer:
         self.opt_g = torch.optim.Adam(self.model.generators(), config.lr, betas=betas)
         self.opt_d = torch.optim.Adam(self.model.discriminators(), config.lr, betas=betas)
         self.schedulers = [linear_decay(opt, config.n_epochs, config.n_epochs_decay) for opt in (self.opt_g, self.opt_d)]
-        self.pool_a, self.pool_b = ImagePool(config.pool_size, seed=config.seed), ImagePool(config.pool_size, seed=config.seed + 1)
+        self.pool_a, self.pool_b = image_pool(config.pool_size), image_pool(config.pool_size)
         self.dataset = UnpairedImages(root, "train", load_size=config.load_size, crop_size=config.crop_size,
                                       seed=config.seed)
         workers = (min(4, os.cpu_count() or 1) if cuda else 0) if num_workers is None else num_workers
@@ -174,7 +181,10 @@ class CycleGANTrainer:
             "config": dataclasses.asdict(self.config), "epoch": self.epoch, "model": self.model.state_dict(),
             "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
             "schedulers": [s.state_dict() for s in self.schedulers],
-            "pools": [self.pool_a.images, self.pool_b.images],
+            "pools": [getattr(pool, "images", []) for pool in (self.pool_a, self.pool_b)],
+            "pool_rng": [pool.random.getstate() if hasattr(pool, "random") else () for pool in (self.pool_a, self.pool_b)],
+            "loader_rng": self.loader.generator.get_state(),
+            "dataset_rng": self.dataset.random.getstate(),
             "history": {"steps": self.history.steps, "epochs": self.history.epochs,
                         "snapshots": self.history.snapshots, "seconds": self.history.seconds},
             "rng": torch.get_rng_state(),
@@ -198,7 +208,14 @@ class CycleGANTrainer:
         self.opt_d.load_state_dict(state["opt_d"])
         for scheduler, s in zip(self.schedulers, state["schedulers"]):
             scheduler.load_state_dict(s)
-        self.pool_a.images, self.pool_b.images = [list(p) for p in state["pools"]]
+        for pool, images, rng in zip((self.pool_a, self.pool_b), state["pools"], state.get("pool_rng", [(), ()])):
+            if hasattr(pool, "images"):
+                pool.images = list(images)
+            if rng and hasattr(pool, "random"):
+                pool.random.setstate(_as_tuple(rng))
+        if "loader_rng" in state:                     # exact continuation of the data order and pools
+            self.loader.generator.set_state(state["loader_rng"])
+            self.dataset.random.setstate(_as_tuple(state["dataset_rng"]))
         h = state["history"]
         self.history = History(h["steps"], h["epochs"], [tuple(s) for s in h["snapshots"]], h["seconds"])
         self.epoch = state["epoch"]
