@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Mapping, Sequence
 
 import matplotlib.pyplot as plt
+import numpy as np
 import torch
 from matplotlib.figure import Figure
 
@@ -62,8 +63,8 @@ def run_ablation(configs: Mapping[str, dict], train_one: Callable[..., tuple[His
 
 def plot_ablation(results: Mapping[str, RunResult], *, title: str, keys: Sequence[str] = ("d_loss", "g_loss"),
                   num_images: int = 36, nrow: int = 6, smooth: int = 25, ylabel: str = "loss") -> Figure:
-    """One column per run: its final samples (with its scores in the title) above its loss curves, on a
-    shared y axis (unless one run's losses are far larger than the others') so that runs compare at a glance."""
+    """One column per run: its final samples (with its scores in the title) above its loss curves, on one
+    y range set by the bulk of all runs' values (early spikes may leave it), so that runs compare at a glance."""
     n = len(results)
     fig, axes = plt.subplots(2, n, figsize=(3.3 * n, 6.6), squeeze=False,
                              gridspec_kw={"height_ratios": [1.15, 1]})
@@ -74,11 +75,13 @@ def plot_ablation(results: Mapping[str, RunResult], *, title: str, keys: Sequenc
         plot_steps(result.history, [k for k in keys if k in result.history.steps], ax=axes[1, column],
                    title=f"losses ({result.seconds:.0f} s)", ylabel=ylabel if column == 0 else "", smooth=smooth)
         axes[1, column].legend(fontsize=7)
-    lows, highs = zip(*(ax.get_ylim() for ax in axes[1]))
-    spans = sorted(h - l for l, h in zip(lows, highs))
-    if spans[-1] <= 5 * spans[len(spans) // 2]:   # share the axis unless one run would flatten the others
-        for ax in axes[1]:
-            ax.set_ylim(min(lows), max(highs))
+    # one y range for all runs, set by the bulk of the values so that first-step spikes do not flatten the curves
+    values = np.concatenate([np.asarray(r.history.steps[k][len(r.history.steps[k]) // 20:], dtype=float)
+                             for r in results.values() for k in keys if k in r.history.steps] or [np.zeros(1)])
+    low, high = np.quantile(values, [0.005, 0.995])
+    margin = 0.15 * (high - low) + 1e-6
+    for ax in axes[1]:
+        ax.set_ylim(0.0 if low >= 0 else low - margin, high + margin)
     fig.suptitle(title)
     fig.tight_layout()
     return fig

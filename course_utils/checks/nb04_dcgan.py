@@ -74,12 +74,12 @@ def check_dc_generator(Generator: type) -> None:
         flat = 4 * conv_dim * 16
         per_channel = reference - 2 * flat + 2 * 4 * conv_dim      # BatchNorm2d over channels instead of 1d
         got = count_parameters(G)
+        expect(not any(isinstance(m, nn.ConvTranspose2d) for m in G.modules()),
+               "use ×2 upsampling (F.interpolate or nn.Upsample) followed by a 5×5 conv, not ConvTranspose2d.")
         expect(got in (reference, per_channel),
                f"Generator({noise_size}, {conv_dim}, spectral_norm={sn}) has {got:,} parameters, expected {reference:,}: "
                f"Linear({noise_size}, {flat}) + BatchNorm, then three 5×5 convs {4 * conv_dim} → {2 * conv_dim} → "
                f"{conv_dim} → 3 with BatchNorm2d after the first two.")
-        expect(not any(isinstance(m, nn.ConvTranspose2d) for m in G.modules()),
-               "use ×2 upsampling (F.interpolate or nn.Upsample) followed by a 5×5 conv, not ConvTranspose2d.")
         kernels = [tuple(c.kernel_size) for c in _convs(G)]
         expect(kernels == [(5, 5)] * 3, f"the convs have kernels {kernels}; use three 5×5 convs, stride 1, padding 2.")
         _check_spectral_norm("Generator", G, sn)

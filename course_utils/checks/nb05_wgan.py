@@ -89,7 +89,11 @@ def check_gradient_penalty(gradient_penalty: Callable) -> None:
     expect_close("the penalty of f(x) = w·x with ‖w‖ = 2.5, λ = 10", got, torch.tensor(22.5), rtol=1e-3,
                  hint="The gradient of a linear critic is w at every x̂, so the penalty must be 10·(2.5 − 1)² = 22.5. "
                       "Flatten each sample's gradient before taking its 2-norm: grad.flatten(1).norm(2, dim=1).")
-    got.backward()
+    try:
+        got.backward()
+    except RuntimeError:
+        raise CheckError("the penalty cannot be differentiated with respect to the critic's weights: call "
+                         "torch.autograd.grad(..., create_graph=True) so that the penalty itself has a graph.") from None
     expect(critic.w.grad is not None and bool(critic.w.grad.abs().sum() > 0),
            "the penalty passes no gradient to the critic's weights: call torch.autograd.grad(..., create_graph=True).")
     expect_close("d penalty / d w", critic.w.grad, 2 * 10 * 1.5 * w / 2.5, rtol=1e-3,

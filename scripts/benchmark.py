@@ -1,0 +1,203 @@
+#!/usr/bin/env python
+"""Time one training iteration of the course's image models and record the results in README.md.
+
+    python scripts/benchmark.py                   # everything, on COURSE_DEVICE (default: CUDA if available)
+    python scripts/benchmark.py --only dcgan wgan # a subset
+    python scripts/benchmark.py --no-readme       # print only
+
+Cases: notebook 04's DCGAN (spectral norm, LSGAN, generator + discriminator update) at conv_dim 32 and
+64, batch 32; notebook 05's WGAN-GP iteration (5 critic updates with the gradient penalty + 1 generator
+update) at the same sizes; notebook 06's full CycleGAN iteration (both generators with cycle and
+identity losses, both discriminators with image pools, Adam) at the paper's settings (256 px, ngf 64,
+9 blocks, batch 1), at the ``small`` preset of ``scripts/train_cyclegan.py`` (128 px, ngf 32, 6 blocks)
+and at notebook 06's ``quick`` settings (64 px, ngf 32, 6 blocks).
+
+On CUDA every case runs three ways: float32, bfloat16 autocast, and bfloat16 autocast with
+channels-last tensors, so that the table says what each gained. Results are kept per device in
+``benchmarks/results.json``; README's table between the ``benchmark`` markers is rebuilt from that file.
+Each time is the median of ``--repeats`` iterations after ``--warmup`` untimed ones.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import re
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import torch  # noqa: E402
+
+from course_utils.losses import gradient_penalty, lsgan_d_loss, lsgan_g_loss, wgan_critic_loss, wgan_generator_loss  # noqa: E402
+from course_utils.models.cyclegan import CycleGAN, ImagePool  # noqa: E402
+from course_utils.models.dcgan import DCDiscriminator, DCGenerator  # noqa: E402
+from course_utils.runtime import get_device  # noqa: E402
+from course_utils.training import _autocast, cyclegan_step, gan_iteration, wgan_iteration  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "results.json"
+README = ROOT / "README.md"
+START, END = "<!-- benchmark:start -->", "<!-- benchmark:end -->"
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_it(step: Callable[[], None], device: torch.device, warmup: int, repeats: int) -> float:
+    """Median seconds of ``step()`` over ``repeats`` runs after ``warmup`` runs."""
+    for _ in range(warmup):
+        step()
+    _sync(device)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        step()
+        _sync(device)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def _batches(shape, device, memory_format):
+    while True:
+        yield (torch.rand(*shape, device=device).mul_(2).sub_(1).contiguous(memory_format=memory_format),)
+
+
+def dcgan_case(conv_dim: int, device, amp: bool, memory_format) -> Callable[[], None]:
+    G = DCGenerator(100, conv_dim, spectral_norm=True).to(device, memory_format=memory_format)
+    D = DCDiscriminator(conv_dim, spectral_norm=True).to(device, memory_format=memory_format)
+    opt_g = torch.optim.Adam(G.parameters(), 2e-4, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(D.parameters(), 2e-4, betas=(0.5, 0.999))
+    batches = _batches((32, 3, 32, 32), device, memory_format)
+
+    def noise(n):
+        return (torch.randn(n, 100, device=device),)
+
+    def step():
+        with _autocast(device, amp):
+            gan_iteration(G, D, opt_g, opt_d, batches, noise, lsgan_d_loss, lsgan_g_loss, 1)
+    return step
+
+
+def wgan_gp_case(conv_dim: int, device, amp: bool, memory_format) -> Callable[[], None]:
+    G = DCGenerator(100, conv_dim).to(device, memory_format=memory_format)
+    D = DCDiscriminator(conv_dim, batch_norm=False).to(device, memory_format=memory_format)
+    opt_g = torch.optim.Adam(G.parameters(), 1e-4, betas=(0.0, 0.9))
+    opt_d = torch.optim.Adam(D.parameters(), 1e-4, betas=(0.0, 0.9))
+    iteration = wgan_iteration(wgan_critic_loss, wgan_generator_loss, penalty=gradient_penalty)
+    batches = _batches((32, 3, 32, 32), device, memory_format)
+
+    def noise(n):
+        return (torch.randn(n, 100, device=device),)
+
+    def step():
+        with _autocast(device, amp):
+            iteration(G, D, opt_g, opt_d, batches, noise, None, None, 5)
+    return step
+
+
+def cyclegan_case(size: int, ngf: int, n_blocks: int, ndf: int, device, amp: bool, memory_format) -> Callable[[], None]:
+    model = CycleGAN(ngf, n_blocks, ndf).to(device, memory_format=memory_format)
+    opt_g = torch.optim.Adam(model.generators(), 2e-4, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(model.discriminators(), 2e-4, betas=(0.5, 0.999))
+    pools = ImagePool(50), ImagePool(50)
+    a = torch.rand(1, 3, size, size, device=device).contiguous(memory_format=memory_format)
+    b = torch.rand(1, 3, size, size, device=device).contiguous(memory_format=memory_format)
+
+    def step():
+        with _autocast(device, amp):
+            cyclegan_step(model, opt_g, opt_d, a, b, *pools)
+    return step
+
+
+CASES = {
+    "dcgan": [("04 DCGAN+SN, conv_dim 32, batch 32", lambda *a: dcgan_case(32, *a)),
+              ("04 DCGAN+SN, conv_dim 64, batch 32", lambda *a: dcgan_case(64, *a))],
+    "wgan": [("05 WGAN-GP (5 critic + 1 G), conv_dim 32, batch 32", lambda *a: wgan_gp_case(32, *a)),
+             ("05 WGAN-GP (5 critic + 1 G), conv_dim 64, batch 32", lambda *a: wgan_gp_case(64, *a))],
+    "cyclegan": [("06 CycleGAN paper: 256 px, ngf 64, 9 blocks, batch 1", lambda *a: cyclegan_case(256, 64, 9, 64, *a)),
+                 ("06 CycleGAN small preset: 128 px, ngf 32, 6 blocks", lambda *a: cyclegan_case(128, 32, 6, 32, *a)),
+                 ("06 CycleGAN quick: 64 px, ngf 32, 6 blocks", lambda *a: cyclegan_case(64, 32, 6, 32, *a))],
+}
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"{torch.cuda.get_device_name(device)} (torch {torch.__version__})"
+    return f"CPU {platform.machine()}, {torch.get_num_threads()} threads (torch {torch.__version__})"
+
+
+def run(only: list[str], device: torch.device, warmup: int, repeats: int) -> dict[str, dict[str, float]]:
+    variants = {"float32": (False, torch.contiguous_format)}
+    if device.type == "cuda":
+        variants.update({"bf16 autocast": (True, torch.contiguous_format),
+                         "bf16 + channels-last": (True, torch.channels_last)})
+    results: dict[str, dict[str, float]] = {}
+    for group in only:
+        for name, make in CASES[group]:
+            results[name] = {}
+            for variant, (amp, memory_format) in variants.items():
+                torch.manual_seed(0)
+                slow = "256 px" in name and device.type == "cpu"
+                seconds = time_it(make(device, amp, memory_format), device, 1 if slow else warmup,
+                                  max(2, repeats // 2) if slow else repeats)
+                results[name][variant] = seconds
+                print(f"{name:55} {variant:22} {seconds * 1000:10.1f} ms/iteration", flush=True)
+    return results
+
+
+def table(all_results: dict[str, dict]) -> str:
+    lines = ["| device | case | float32 | bf16 autocast | bf16 + channels-last |", "|---|---|---:|---:|---:|"]
+
+    def fmt(value):
+        return "" if value is None else (f"{value:.2f} s" if value >= 1 else f"{value * 1000:.1f} ms")
+    for device, entry in all_results.items():
+        for case, times in entry["cases"].items():
+            lines.append(f"| {device} | {case} | {fmt(times.get('float32'))} | {fmt(times.get('bf16 autocast'))} | "
+                         f"{fmt(times.get('bf16 + channels-last'))} |")
+    return "\n".join(lines)
+
+
+def write_readme(all_results: dict[str, dict]) -> None:
+    text = README.read_text()
+    if START not in text or END not in text:
+        raise SystemExit(f"README.md has no {START} ... {END} markers; add them where the table belongs.")
+    new = re.sub(re.escape(START) + ".*?" + re.escape(END), START + "\n" + table(all_results) + "\n" + END, text,
+                 flags=re.S)
+    README.write_text(new)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", nargs="+", choices=sorted(CASES), default=list(CASES))
+    parser.add_argument("--device", help="cpu, cuda, ... (default: COURSE_DEVICE, else CUDA if available)")
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--no-readme", action="store_true", help="print the times, change no file")
+    args = parser.parse_args(argv)
+    device = torch.device(args.device) if args.device else get_device()
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    results = run(args.only, device, args.warmup, args.repeats)
+    if args.no_readme:
+        return 0
+    all_results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
+    entry = all_results.setdefault(device_name(device), {"cases": {}})
+    entry["cases"].update(results)
+    entry["measured"] = time.strftime("%Y-%m-%d")
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(json.dumps(all_results, indent=1, ensure_ascii=False) + "\n")
+    write_readme(all_results)
+    print(f"wrote {RESULTS.relative_to(ROOT)} and the table in README.md")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
