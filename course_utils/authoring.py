@@ -114,15 +114,29 @@ def _is_stub_raise(node: ast.AST) -> bool:
     return isinstance(exc, ast.Name) and exc.id == "NotImplementedError"
 
 
+_COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+
+
+def _comprehension_targets(nodes) -> set[int]:
+    """``id()`` of the Name nodes that comprehensions bind: local to the comprehension in Python 3."""
+    return {id(name) for node in nodes if isinstance(node, _COMPREHENSIONS) for gen in node.generators
+            for name in ast.walk(gen.target) if isinstance(name, ast.Name)}
+
+
 def _loads(nodes) -> set[str]:
-    return {n.id for n in nodes if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    """Names read from the enclosing scope (not the loop variables of a comprehension reading themselves)."""
+    nodes = list(nodes)
+    local = {n.id for n in nodes if id(n) in _comprehension_targets(nodes)}
+    return {n.id for n in nodes if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load) and n.id not in local}
 
 
 def _bound_names(tree: ast.AST) -> set[str]:
     """Names a cell binds at top level (assignments, loops, imports, defs, classes)."""
     names = set()
-    for node in _runtime_nodes(tree):
-        if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+    nodes = list(_runtime_nodes(tree))
+    local = _comprehension_targets(nodes)
+    for node in nodes:
+        if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)) and id(node) not in local:
             names.add(node.id)
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             names.add(node.name)

@@ -70,15 +70,22 @@ def _batches(shape, device, memory_format):
         yield (torch.rand(*shape, device=device).mul_(2).sub_(1).contiguous(memory_format=memory_format),)
 
 
-def dcgan_case(conv_dim: int, device, amp: bool, memory_format) -> Callable[[], None]:
-    G = DCGenerator(100, conv_dim, spectral_norm=True).to(device, memory_format=memory_format)
-    D = DCDiscriminator(conv_dim, spectral_norm=True).to(device, memory_format=memory_format)
-    opt_g = torch.optim.Adam(G.parameters(), 2e-4, betas=(0.5, 0.999))
-    opt_d = torch.optim.Adam(D.parameters(), 2e-4, betas=(0.5, 0.999))
-    batches = _batches((32, 3, 32, 32), device, memory_format)
+def _dc_pair(conv_dim, device, memory_format, *, wgan: bool):
+    """04's networks (spectral norm, LSGAN optimiser) or 05's (no BatchNorm in the critic, WGAN-GP's Adam)."""
+    G = DCGenerator(100, conv_dim, spectral_norm=not wgan).to(device, memory_format=memory_format)
+    D = (DCDiscriminator(conv_dim, batch_norm=False) if wgan else DCDiscriminator(conv_dim, spectral_norm=True))
+    D = D.to(device, memory_format=memory_format)
+    lr, betas = (1e-4, (0.0, 0.9)) if wgan else (2e-4, (0.5, 0.999))
+    return G, D, torch.optim.Adam(G.parameters(), lr, betas=betas), torch.optim.Adam(D.parameters(), lr, betas=betas)
 
-    def noise(n):
-        return (torch.randn(n, 100, device=device),)
+
+def _noise(device):
+    return lambda n: (torch.randn(n, 100, device=device),)
+
+
+def dcgan_case(conv_dim: int, device, amp: bool, memory_format) -> Callable[[], None]:
+    G, D, opt_g, opt_d = _dc_pair(conv_dim, device, memory_format, wgan=False)
+    batches, noise = _batches((32, 3, 32, 32), device, memory_format), _noise(device)
 
     def step():
         with _autocast(device, amp):
@@ -87,15 +94,9 @@ def dcgan_case(conv_dim: int, device, amp: bool, memory_format) -> Callable[[], 
 
 
 def wgan_gp_case(conv_dim: int, device, amp: bool, memory_format) -> Callable[[], None]:
-    G = DCGenerator(100, conv_dim).to(device, memory_format=memory_format)
-    D = DCDiscriminator(conv_dim, batch_norm=False).to(device, memory_format=memory_format)
-    opt_g = torch.optim.Adam(G.parameters(), 1e-4, betas=(0.0, 0.9))
-    opt_d = torch.optim.Adam(D.parameters(), 1e-4, betas=(0.0, 0.9))
+    G, D, opt_g, opt_d = _dc_pair(conv_dim, device, memory_format, wgan=True)
     iteration = wgan_iteration(wgan_critic_loss, wgan_generator_loss, penalty=gradient_penalty)
-    batches = _batches((32, 3, 32, 32), device, memory_format)
-
-    def noise(n):
-        return (torch.randn(n, 100, device=device),)
+    batches, noise = _batches((32, 3, 32, 32), device, memory_format), _noise(device)
 
     def step():
         with _autocast(device, amp):
