@@ -152,8 +152,8 @@ def cells_expected_to_raise(nb: nbformat.NotebookNode, solution: nbformat.Notebo
     its top level, or if it uses a *tainted* name: one bound by a statement that raised (or by any
     statement after it in that cell), or a function/class whose body holds a stub or uses a
     tainted name. A name rebound by a statement that runs clean is clean again. With the
-    ``solution`` notebook, the names its version of a raising cell binds are tainted too (a
-    cleared solution region never binds them).
+    ``solution`` notebook, the names its version of a raising cell with a solution region binds are
+    tainted too (a cleared solution region never binds them).
     """
     tainted: set[str] = set()
     raising: set[int] = set()
@@ -167,7 +167,7 @@ def cells_expected_to_raise(nb: nbformat.NotebookNode, solution: nbformat.Notebo
                 raising.add(index)
                 for rest in statements[position:]:
                     tainted |= _bound_names(rest)
-                if solution is not None:
+                if solution is not None and has_solution(solution.cells[index]):
                     tainted |= _bound_names(_parse(solution.cells[index].source))
                 break
             tainted -= _bound_names(statement)

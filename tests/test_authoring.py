@@ -61,11 +61,13 @@ def test_cells_that_depend_on_exercises_are_found():
         ("code", "def use(m: M) -> M:\n    return m\nx: M = None"),               # 15 clean: annotations only
         ("code", "r = [f(i) for i in range(3)]"),                              # 16 raises: i is local to it
         ("code", "s = [i * 2 for i in range(3)]\nprint({k: v for k, v in {}.items()})"),  # 17 clean: i not tainted
+        ("code", "def k():\n    return 1\nq = f(1)"),                          # 18 raises after defining k
+        ("code", "k()"),                                                       # 19 clean: k was defined
     )
     nb = build_skeleton(solution)
-    assert cells_expected_to_raise(nb, solution) == {2, 3, 5, 8, 9, 11, 12, 14, 16}
+    assert cells_expected_to_raise(nb, solution) == {2, 3, 5, 8, 9, 11, 12, 14, 16, 18}
     tagged = {i for i, c in enumerate(nb.cells) if "raises-exception" in c.metadata.get("tags", [])}
-    assert tagged == {2, 3, 5, 8, 9, 11, 12, 14, 16}
+    assert tagged == {2, 3, 5, 8, 9, 11, 12, 14, 16, 18}
 
 
 def test_skeleton_has_no_outputs_and_keeps_other_tags():
