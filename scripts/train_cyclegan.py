@@ -22,6 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import torch  # noqa: E402
+
 from course_utils.cyclegan_trainer import CycleGANConfig, CycleGANTrainer  # noqa: E402
 from course_utils.data import monet2photo_root  # noqa: E402
 from course_utils.runtime import get_device, seed_everything  # noqa: E402
@@ -74,7 +76,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.export is not None:
         iterations = len(next(iter(trainer.history.steps.values()), []))
         path = trainer.export_generators(args.export, preset=args.preset, iterations=iterations,
-                                         seconds=round(trainer.history.seconds), device=str(device))
+                                         seconds=round(trainer.history.seconds), device=str(device),
+                                         threads=torch.get_num_threads(), paintings=len(trainer.dataset.a),
+                                         photos=len(trainer.dataset.b))
         print(f"generators written to {path} ({path.stat().st_size / 2**20:.1f} MiB)")
     return 0
 
