@@ -25,7 +25,7 @@ from .data.monet2photo import UnpairedImages
 from .models.cyclegan import CycleGAN, ImagePool, ResnetGenerator, linear_decay
 from .training import History, _autocast, check_finite, cyclegan_step
 
-CHECKPOINT_NAME = "last.pt"
+CHECKPOINT_NAME, PREVIOUS_NAME = "last.pt", "previous.pt"
 # Settings a resumed run may change: the length of the schedule and the numerics, not the model or data.
 _MAY_CHANGE_ON_RESUME = ("n_epochs", "n_epochs_decay", "iterations_per_epoch", "mixed_precision", "channels_last")
 
@@ -87,7 +87,8 @@ class CycleGANTrainer:
     ``step`` has the signature of :func:`course_utils.training.cyclegan_step` and ``image_pool(size)``
     builds an :class:`~course_utils.models.cyclegan.ImagePool` (notebook 06 passes its own).
     ``checkpoint_dir``: where ``last.pt`` is written after each epoch; with ``resume=True`` an
-    existing one is loaded (``weights_only=True``) and training continues after its epoch.
+    existing one is loaded (``weights_only=True``) and training continues after its epoch; with
+    ``resume=False`` it is renamed ``previous.pt`` (replacing an older one) and training starts afresh.
     ``history.steps`` holds every iteration's losses, ``history.epochs`` their per-epoch means and
     ``history.snapshots`` ``(epoch, {"real_a", "fake_b", "rec_a", "real_b", "fake_a", "rec_b"})``
     translations of the same test images (epoch 0: before training).
@@ -116,8 +117,11 @@ class CycleGANTrainer:
                                  generator=torch.Generator().manual_seed(config.seed))
         self.fixed_a, self.fixed_b = _fixed_test_images(root, config.crop_size, num_fixed)
         self.history, self.epoch = History(), 0
-        if resume and self.checkpoint_path is not None and self.checkpoint_path.is_file():
-            self.load(self.checkpoint_path)
+        if self.checkpoint_path is not None and self.checkpoint_path.is_file():
+            if resume:
+                self.load(self.checkpoint_path)
+            else:                                       # start afresh, but keep the old run
+                os.replace(self.checkpoint_path, self.checkpoint_path.with_name(PREVIOUS_NAME))
         if not self.history.snapshots:
             self.history.snapshots.append((0, self.translate_fixed()))
 
@@ -242,6 +246,9 @@ def load_generators(path: Path, device: torch.device | str = "cpu"):
     if not path.is_file():
         raise FileNotFoundError(f"no pretrained CycleGAN at {path}; train one with scripts/train_cyclegan.py.")
     payload = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(payload, dict) or "generators" not in payload:
+        raise ValueError(f"{path} is not a file written by export_generators (no 'generators' in it); a training "
+                         "checkpoint (last.pt) is resumed with CycleGANTrainer(..., resume=True) instead.")
     info = payload["info"]
     nets = []
     for name in ("G_AB", "G_BA"):

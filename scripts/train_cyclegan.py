@@ -15,7 +15,6 @@ On CUDA, bfloat16 autocast and channels-last are on (``--no-amp``, ``--no-channe
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -58,12 +57,10 @@ def main(argv: list[str] | None = None) -> int:
     settings = dict(PRESETS[args.preset])
     settings.update({k: v for k, v in vars(args).items() if v is not None and k in CycleGANConfig.__dataclass_fields__})
     config = CycleGANConfig(**settings, mixed_precision=not args.no_amp, channels_last=not args.no_channels_last)
-    if args.fresh and (args.checkpoint_dir / "last.pt").exists():
-        shutil.move(args.checkpoint_dir / "last.pt", args.checkpoint_dir / "previous.pt")
-        print(f"moved the old checkpoint to {args.checkpoint_dir / 'previous.pt'}")
     device = get_device() if args.device is None else args.device
     seed_everything(config.seed)
-    trainer = CycleGANTrainer(config, monet2photo_root(), device=device, checkpoint_dir=args.checkpoint_dir)
+    trainer = CycleGANTrainer(config, monet2photo_root(), device=device, checkpoint_dir=args.checkpoint_dir,
+                              resume=not args.fresh)
     print(f"{args.preset}: {config}\non {device}; starting at epoch {trainer.epoch} of {config.total_epochs}")
     start = time.perf_counter()
     while trainer.epoch < config.total_epochs:

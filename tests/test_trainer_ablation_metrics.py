@@ -75,6 +75,7 @@ def test_resume_refuses_other_settings_and_fresh_start_ignores_the_checkpoint(mo
     longer = CycleGANTrainer(CycleGANConfig(**{**TINY, "n_epochs_decay": 5}), monet, checkpoint_dir=tmp_path)
     assert longer.epoch == 1                                   # a longer schedule may continue a run
     assert CycleGANTrainer(CycleGANConfig(**TINY), monet, checkpoint_dir=tmp_path, resume=False).epoch == 0
+    assert (tmp_path / "previous.pt").is_file() and not (tmp_path / "last.pt").exists()   # the old run is kept
 
 
 def test_config_validation():
@@ -97,6 +98,9 @@ def test_exported_generators_are_small_and_translate_like_the_originals(monet, t
         torch.testing.assert_close(G_AB(x), trainer.model.G_AB.eval()(x), atol=2e-2, rtol=0)
     with pytest.raises(FileNotFoundError, match="train_cyclegan.py"):
         load_generators(tmp_path / "missing.pt")
+    checkpoint = trainer.save(tmp_path / "last.pt")
+    with pytest.raises(ValueError, match="resume=True"):
+        load_generators(checkpoint)
 
 
 def test_training_script_trains_resumes_and_exports(monet, tmp_path, capsys):
