@@ -282,10 +282,10 @@ def train_gan(G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer, opt_d: t
 def gan_iteration(G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer, batches,
                   noise: Callable, d_loss: Callable, g_loss: Callable, d_train_iters: int = 1) -> dict[str, torch.Tensor]:
     """One GAN iteration with ``d_train_iters`` discriminator updates, each on a fresh real batch
-    ``(x,)`` from ``batches`` and fresh detached fakes, then one generator update on fresh fakes
+    ``(x, ...)`` from ``batches`` and fresh detached fakes, then one generator update on fresh fakes
     (notebook 04; any losses on D's raw outputs, e.g. LSGAN's). Returns the last ``d_loss`` and ``g_loss``."""
     for _ in range(d_train_iters):
-        (x,) = next(batches)[:1]
+        x = next(batches)[0]
         with torch.no_grad():
             fake = G(*noise(len(x)))
         loss_d = d_loss(D(x), D(fake))
@@ -306,13 +306,14 @@ def wgan_iteration(critic_loss: Callable, generator_loss: Callable, *, clip: flo
 
     Per iteration: ``n_critic`` (``train_gan``'s ``d_steps``) critic updates on fresh real batches, each
     minimising ``critic_loss(f(x), f(G(z)))`` (+ ``penalty(f, x, G(z))``), followed by
-    ``clip_fn(f, clip)`` if ``clip`` (default :func:`~course_utils.losses.clip_weights`); then one generator update on ``generator_loss(f(G(z)))``.
+    ``clip_fn(f, clip)`` if ``clip`` (default :func:`~course_utils.losses.clip_weights`); then one
+    generator update on ``generator_loss(f(G(z)))``.
     Logs ``wasserstein`` (the critic's estimate E f(x) − E f(G(z)) at its last step), ``critic_loss``,
     ``gp`` (0 without a penalty) and ``g_loss``.
     """
     def iteration(G, D, opt_g, opt_d, batches, noise, d_loss, g_loss, n_critic):
         for _ in range(n_critic):
-            (x,) = next(batches)[:1]
+            x = next(batches)[0]
             with torch.no_grad():
                 fake = G(*noise(len(x)))
             real_scores, fake_scores = D(x), D(fake)

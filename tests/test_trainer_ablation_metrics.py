@@ -121,7 +121,7 @@ def test_rgb32_photos_and_padded_mnist(monet, monkeypatch):
     assert load_rgb32("photos", train=False, limit=2).tensors[0].shape == (2, 3, 32, 32)
 
     digits, digit_labels = torch.rand(64, 1, 28, 28), torch.arange(64) % 10
-    monkeypatch.setattr("course_utils.data.mnist.load_mnist",
+    monkeypatch.setattr("course_utils.data.images.load_mnist",
                         lambda train, limit=None: torch.utils.data.TensorDataset(digits[:limit], digit_labels[:limit]))
     images, labels = load_rgb32("mnist").tensors
     assert images.shape == (64, 3, 32, 32)

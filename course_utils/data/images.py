@@ -5,11 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
+import torchvision
 from PIL import Image
 from torch.utils.data import TensorDataset
 from torchvision.transforms import v2 as T
 
+from ..runtime import data_dir, default_data_dir
 from .download import DatasetNotFoundError
+from .mnist import load_mnist
 
 SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
@@ -54,9 +57,7 @@ def load_rgb32(name: str = "photos", *, train: bool = True, limit: int | None = 
 
     Returns a ``TensorDataset`` of images ``[N, 3, 32, 32]`` and labels ``[N]`` (zeros for ``photos``).
     """
-    from ..runtime import data_dir, default_data_dir
-    from .mnist import load_mnist
-    from .monet2photo import monet2photo_root
+    from .monet2photo import monet2photo_root  # here: monet2photo imports this module
 
     if name == "photos":
         return load_image_folder(monet2photo_root() / ("trainB" if train else "testB"), 32, limit)
@@ -65,8 +66,6 @@ def load_rgb32(name: str = "photos", *, train: bool = True, limit: int | None = 
         images = torch.nn.functional.pad(images * 2 - 1, (2, 2, 2, 2), value=-1.0).expand(-1, 3, -1, -1)
         return TensorDataset(images.contiguous(), labels)
     if name == "cifar10":
-        import torchvision
-
         roots = [data_dir(), default_data_dir()]
         for root in roots:
             if (root / "cifar-10-batches-py").is_dir():
