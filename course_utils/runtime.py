@@ -16,9 +16,12 @@ Environment variables (all optional):
 
 from __future__ import annotations
 
+import errno
 import os
 import platform
 import random
+import shutil
+import tempfile
 from pathlib import Path
 from typing import TypeVar
 
@@ -51,24 +54,52 @@ def by_mode(*, smoke: T, quick: T, full: T) -> T:
     return {"smoke": smoke, "quick": quick, "full": full}[get_mode()]
 
 
+DEVICE_TYPES = ("cpu", "cuda", "mps")
+
+
+def check_device(name: str | torch.device, *, setting: str = "COURSE_DEVICE") -> torch.device:
+    """``name`` as a :class:`torch.device`, checked to exist here: a known type (``cpu``, ``cuda``,
+    ``cuda:N``, ``mps``), available, and with an index below the number of such devices.
+
+    Raises ``ValueError`` naming ``setting`` (the variable or option it came from), what is wrong and
+    which devices this machine has.
+    """
+    text = str(name).strip()
+    try:
+        device = torch.device(text)
+    except (RuntimeError, ValueError) as err:
+        raise ValueError(f"{setting}={text!r} is not a device name ({str(err).splitlines()[0]}); "
+                         f"use one of {available_devices_text()}.") from None
+    if device.type not in DEVICE_TYPES:
+        raise ValueError(f"{setting}={text!r}: the course runs on {', '.join(DEVICE_TYPES)} only; "
+                         f"this machine has {available_devices_text()}.")
+    count = {"cpu": 1, "cuda": torch.cuda.device_count() if torch.cuda.is_available() else 0,
+             "mps": 1 if torch.backends.mps.is_available() else 0}[device.type]
+    if count == 0:
+        raise ValueError(f"{setting}={text!r} but no {device.type} device is available here; this machine has "
+                         f"{available_devices_text()} (unset {setting} to choose automatically).")
+    if device.index is not None and device.index >= count:
+        raise ValueError(f"{setting}={text!r} but this machine has {count} {device.type} device"
+                         f"{'s' if count > 1 else ''} (index 0{f'..{count - 1}' if count > 1 else ''}); "
+                         f"use one of {available_devices_text()}.")
+    return device
+
+
+def available_devices_text() -> str:
+    """The devices of this machine, e.g. ``cpu, cuda, cuda:0, cuda:1``."""
+    names = ["cpu"]
+    if torch.cuda.is_available():
+        names += ["cuda"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    if torch.backends.mps.is_available():
+        names.append("mps")
+    return ", ".join(names)
+
+
 def get_device() -> torch.device:
-    """CUDA, then Apple MPS, then CPU; ``COURSE_DEVICE`` overrides (and is checked to exist)."""
+    """CUDA, then Apple MPS, then CPU; ``COURSE_DEVICE`` overrides (checked by :func:`check_device`)."""
     requested = os.environ.get("COURSE_DEVICE", "").strip()
     if requested:
-        try:
-            device = torch.device(requested)
-        except RuntimeError as err:
-            raise ValueError(f"COURSE_DEVICE={requested!r} is not a device name ({err}); "
-                             "use cpu, cuda, cuda:0 or mps.") from None
-        available = {
-            "cpu": True,
-            "cuda": torch.cuda.is_available(),
-            "mps": torch.backends.mps.is_available(),
-        }.get(device.type, False)
-        if not available:
-            raise ValueError(f"COURSE_DEVICE={requested!r} but no {device.type} device is available "
-                             "here; unset COURSE_DEVICE to choose automatically.")
-        return device
+        return check_device(requested)
     if torch.cuda.is_available():
         return torch.device("cuda")
     if torch.backends.mps.is_available():
@@ -94,10 +125,76 @@ def default_data_dir() -> Path:
     return PROJECT_ROOT / "data"
 
 
+# errno values that mean "this folder cannot take the file" rather than "the file's content is bad"
+STORAGE_ERRNOS = frozenset({errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT})
+
+
+class StorageError(OSError):
+    """A folder the course must write to (cache, checkpoints, ``data/``) cannot be created or
+    written, or has no room. Nothing is wrong with the data; the message says which setting to change."""
+
+
+def is_storage_error(err: BaseException) -> bool:
+    """True for permission, read-only and disk-full errors (the folder's fault, not the file's)."""
+    return isinstance(err, StorageError) or (isinstance(err, OSError) and err.errno in STORAGE_ERRNOS)
+
+
+def _reason(err: OSError) -> str:
+    return {errno.ENOSPC: "no space left on the disk", errno.EDQUOT: "disk quota exceeded",
+            errno.EROFS: "read-only file system", errno.EACCES: "permission denied",
+            errno.EPERM: "operation not permitted"}.get(err.errno, err.strerror or str(err))
+
+
+def storage_error(err: OSError, path: Path | str, what: str, fix: str, *, reading: bool = False) -> StorageError:
+    """A :class:`StorageError` for ``err`` (raised writing, or ``reading``, ``path``): ``what`` could not be
+    written there (or read from there), why (permission / read-only / no space), and ``fix``."""
+    verb = "read from" if reading else "written to"
+    result = StorageError(err.errno, f"{what} cannot be {verb} {path}: {_reason(err)}. {fix}")
+    result.filename = str(path)
+    return result
+
+
+def _probe_write(folder: Path) -> None:
+    """Create and delete a small file in ``folder`` (raises the ``OSError`` if that is not possible)."""
+    with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-test-") as handle:
+        handle.write(b"0")
+        handle.flush()
+
+
+def check_writable(folder: Path | str, *, need_bytes: int = 0, what: str = "folder", fix: str = "") -> Path:
+    """Make sure ``folder`` exists (creating it), can be written and has ``need_bytes`` free.
+
+    Raises :class:`StorageError` naming the folder, ``what`` it is for, the reason and ``fix``
+    (what to do: usually the setting that chooses another folder). Returns the folder.
+    """
+    folder = Path(folder).expanduser()
+    fix = fix or "Choose another folder, or fix its permissions."
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        _probe_write(folder)
+    except OSError as err:
+        raise storage_error(err, folder, what, fix) from None
+    free = shutil.disk_usage(folder).free
+    if free < need_bytes:
+        raise StorageError(errno.ENOSPC, f"{what} {folder} has {free / 2**20:.0f} MiB free but needs about "
+                           f"{need_bytes / 2**20:.0f} MiB. Free some space, or {fix[0].lower() + fix[1:]}")
+    return folder
+
+
+CACHE_FIX = "Set COURSE_CACHE_DIR to a writable folder with a few hundred MiB free (or fix this one's permissions)."
+_checked_caches: set[Path] = set()
+
+
 def cache_dir() -> Path:
-    """A writable folder of the project's for extracted files and small trained models."""
+    """A writable folder of the project's for extracted files and small trained models.
+
+    ``COURSE_CACHE_DIR``, or the project's ``data/cache``; checked to be writable the first time
+    (a :class:`StorageError` naming ``COURSE_CACHE_DIR`` if not).
+    """
     path = Path(os.environ.get("COURSE_CACHE_DIR") or PROJECT_ROOT / "data" / "cache").expanduser()
-    path.mkdir(parents=True, exist_ok=True)
+    if path not in _checked_caches or not path.is_dir():
+        check_writable(path, what="the cache folder (COURSE_CACHE_DIR)", fix=CACHE_FIX)
+        _checked_caches.add(path)
     return path.resolve()
 
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import gzip
 import os
-import shutil
+import warnings
+import zlib
 from pathlib import Path
 
 import torch
@@ -19,8 +20,8 @@ import torchvision
 from torch.utils.data import DataLoader, TensorDataset
 from torchvision.datasets.mnist import read_image_file, read_label_file
 
-from ..runtime import cache_dir, data_dir, default_data_dir
-from .download import CorruptFileError, DatasetNotFoundError, download_file, is_network_error, md5sum
+from ..runtime import CACHE_FIX, StorageError, cache_dir, data_dir, default_data_dir, is_storage_error, storage_error
+from .download import CorruptFileError, dataset_missing, download_file, is_network_error, md5sum
 
 _DATASETS = {
     "mnist": torchvision.datasets.MNIST,
@@ -45,11 +46,17 @@ def _find_or_download(name: str, filename: str, md5: str) -> Path:
     for folder in searched:
         path = folder / filename
         if path.is_file():
-            if md5sum(path) != md5:
+            try:
+                actual = md5sum(path)
+            except OSError as err:   # unreadable is not corrupt: the file may well be good
+                raise storage_error(err, path, f"{cls.__name__} file {filename}",
+                                    "Fix the file's permissions, or set COURSE_DATA_DIR to a folder you can read.",
+                                    reading=True) from None
+            if actual != md5:
                 writable = folder == _raw_folder(default_data_dir(), name)
-                fix = ("Delete it and run again to download a fresh copy." if writable
+                fix = ("Delete it and run again to download a fresh copy (or run `make data`)." if writable
                        else "Replace it with a good copy (or point COURSE_DATA_DIR elsewhere).")
-                raise CorruptFileError(f"{path} is corrupt or truncated (its md5 is not {md5}). {fix}")
+                raise CorruptFileError(f"{path} is corrupt or truncated (its md5 is {actual}, not {md5}). {fix}")
             return path
 
     target = _raw_folder(default_data_dir(), name) / filename
@@ -62,36 +69,70 @@ def _find_or_download(name: str, filename: str, md5: str) -> Path:
                 raise
             errors.append(f"{mirror}{filename}: {err}")
     names = ", ".join(f for f, _ in cls.resources)
-    raise DatasetNotFoundError(
-        f"{cls.__name__} file {filename} was not found in {' or '.join(map(str, searched))} "
-        f"and could not be downloaded ({'; '.join(errors)}).\n"
-        f"Download {names} from {cls.mirrors[0]} and put them in {searched[0]}, "
-        f"or set COURSE_DATA_DIR to a folder that holds {cls.__name__}/raw/."
-    )
+    raise dataset_missing(f"{cls.__name__} file {filename}", searched, f"{cls.__name__}/raw/",
+                          reason="; ".join(errors),
+                          by_hand=f"download {names} from {cls.mirrors[0]} and put them in {searched[0]}")
 
 
 def _decompressed(name: str, gz_path: Path) -> Path:
-    """Decompress ``gz_path`` into the cache (once), through a temporary file."""
+    """Decompress ``gz_path`` into the cache (once), through a temporary file.
+
+    A damaged ``.gz`` is a :class:`CorruptFileError`; a cache that cannot be written (permission,
+    read-only, disk full) is a :class:`~course_utils.runtime.StorageError` naming ``COURSE_CACHE_DIR``.
+    """
     out = cache_dir() / _DATASETS[name].__name__ / "raw" / gz_path.name.removesuffix(".gz")
     if out.is_file():
         return out
-    out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + f".tmp{os.getpid()}")
     try:
+        out.parent.mkdir(parents=True, exist_ok=True)
         with gzip.open(gz_path, "rb") as src, open(tmp, "wb") as dst:
-            shutil.copyfileobj(src, dst)
+            while True:
+                try:
+                    chunk = src.read(1 << 20)
+                except (OSError, EOFError, zlib.error) as err:
+                    if is_storage_error(err):
+                        raise storage_error(err, gz_path, "the dataset file",
+                                            "Fix its permissions, or set COURSE_DATA_DIR to a folder you can read.",
+                                            reading=True) from None
+                    raise CorruptFileError(f"{gz_path} could not be decompressed ({err}); it is damaged: "
+                                           "replace it with a good copy (or run `make data`).") from err
+                if not chunk:
+                    break
+                dst.write(chunk)
         os.replace(tmp, out)
-    except (OSError, EOFError) as err:
+    except (CorruptFileError, StorageError):
+        raise
+    except OSError as err:
+        if is_storage_error(err):
+            raise storage_error(err, out.parent, "the decompressed dataset (cache)", CACHE_FIX) from None
+        raise
+    finally:
         tmp.unlink(missing_ok=True)
-        raise CorruptFileError(f"{gz_path} could not be decompressed ({err}); replace it with a good copy.") from err
     return out
 
 
 def _read(name: str, kind: str, path: Path) -> torch.Tensor:
     try:
         return read_image_file(str(path)) if kind == "images" else read_label_file(str(path))
+    except OSError as err:
+        if is_storage_error(err):
+            raise storage_error(err, path, "the decompressed dataset (cache)", CACHE_FIX, reading=True) from None
+        raise CorruptFileError(f"{path} is not a valid IDX {kind} file ({err}).") from err
     except Exception as err:
-        raise CorruptFileError(f"{path} is not a valid IDX {kind} file ({err}); delete it and run again.") from err
+        raise CorruptFileError(f"{path} is not a valid IDX {kind} file ({err}).") from err
+
+
+def _load_tensor(name: str, kind: str, gz_path: Path) -> torch.Tensor:
+    """The IDX tensor of ``gz_path``, decompressed into the cache once; a damaged cache copy (the
+    ``.gz`` it came from being verified) is replaced with a warning."""
+    path = _decompressed(name, gz_path)
+    try:
+        return _read(name, kind, path)
+    except CorruptFileError as err:
+        warnings.warn(f"{err} It is a cache copy of {gz_path}: decompressing it again.", stacklevel=3)
+        path.unlink(missing_ok=True)
+        return _read(name, kind, _decompressed(name, gz_path))
 
 
 def load_mnist(train: bool = True, *, fashion: bool = False, limit: int | None = None) -> TensorDataset:
@@ -112,7 +153,7 @@ def load_mnist(train: bool = True, *, fashion: bool = False, limit: int | None =
         if not filename.startswith(prefix):
             continue
         kind = "images" if "images" in filename else "labels"
-        tensors[kind] = _read(name, kind, _decompressed(name, _find_or_download(name, filename, md5)))
+        tensors[kind] = _load_tensor(name, kind, _find_or_download(name, filename, md5))
     images, labels = tensors["images"], tensors["labels"]
     if len(images) != len(labels):
         raise CorruptFileError(f"{name} {prefix}: {len(images)} images but {len(labels)} labels; "

@@ -4,6 +4,8 @@
 project's ``data/``, or downloads the zip the CycleGAN authors publish into ``data/``: to a temporary
 name, verified (a readable zip with the four folders and the published image counts), and extracted
 to a temporary folder that is renamed into place only when complete. A second call does nothing.
+A copy that lacks a folder is reported by name (and never downloaded over). :class:`UnpairedImages`
+checks every file when it is opened and skips a damaged one with a warning naming it.
 """
 
 from __future__ import annotations
@@ -21,9 +23,10 @@ from torch.utils.data import Dataset
 from torchvision.transforms import v2 as T
 
 from ..runtime import data_dir, default_data_dir
-from .download import CorruptFileError, DatasetNotFoundError, download_file, is_network_error
-from .images import SUFFIXES as IMAGE_SUFFIXES
-from .images import list_images as _images
+from .download import CorruptFileError, dataset_missing, download_file, is_network_error
+from .imagefiles import SUFFIXES as IMAGE_SUFFIXES
+from .imagefiles import checked_images
+from .imagefiles import list_images as _images
 
 NAME = "monet2photo"
 URLS = [  # the download script of the authors' repository (junyanz/pytorch-CycleGAN-and-pix2pix), new and old host
@@ -34,8 +37,13 @@ SPLITS = ("trainA", "trainB", "testA", "testB")
 PUBLISHED_COUNTS = {"trainA": 1072, "trainB": 6287, "testA": 121, "testB": 751}
 
 
+def _missing_splits(root: Path) -> list[str]:
+    """The splits of ``root`` that are absent or hold no images."""
+    return [split for split in SPLITS if not _images(root / split)]
+
+
 def _is_complete(root: Path) -> bool:
-    return all((root / split).is_dir() and _images(root / split) for split in SPLITS)
+    return not _missing_splits(root)
 
 
 def verify_zip(path: Path, expected_counts: dict[str, int] | None = PUBLISHED_COUNTS) -> None:
@@ -73,16 +81,22 @@ def _extract(path: Path, target: Path) -> None:
 def monet2photo_root(download: bool = True, urls: Sequence[str] = URLS,
                      expected_counts: dict[str, int] | None = PUBLISHED_COUNTS) -> Path:
     """The folder holding ``trainA, trainB, testA, testB``: found, or downloaded and extracted once."""
-    candidates = [data_dir() / NAME, default_data_dir() / NAME]
+    candidates = list(dict.fromkeys([data_dir() / NAME, default_data_dir() / NAME]))
     for root in candidates:
         if _is_complete(root):
             return root
+    for root in candidates:   # a partial copy: name what it lacks, never download over it
+        if root.exists():
+            missing = _missing_splits(root)
+            fix = ("Delete it and run again (or run `make data`) to download a fresh copy, or copy the missing "
+                   "folders in." if root == default_data_dir() / NAME else
+                   "Copy the missing folders in, or set COURSE_DATA_DIR to a folder with a complete copy.")
+            raise CorruptFileError(f"{root} is an incomplete copy of {NAME}: {', '.join(missing)} "
+                                   f"{'is' if len(missing) == 1 else 'are'} missing or hold no images "
+                                   f"(it needs {', '.join(SPLITS)}). {fix}")
     target = default_data_dir() / NAME
-    if target.exists():
-        raise CorruptFileError(f"{target} exists but lacks some of {', '.join(SPLITS)} (or their images). "
-                               "Delete it and run again to download a fresh copy.")
     if not download:
-        raise DatasetNotFoundError(f"{NAME} was not found in {' or '.join(map(str, candidates))}.")
+        raise dataset_missing(NAME, candidates, f"{NAME}/{{{','.join(SPLITS)}}}/")
     archive = default_data_dir() / f"{NAME}.zip"
     errors = []
     for url in urls:
@@ -99,11 +113,10 @@ def monet2photo_root(download: bool = True, urls: Sequence[str] = URLS,
             if not is_network_error(err):
                 raise
             errors.append(f"{url}: {err}")
-    raise DatasetNotFoundError(
-        f"{NAME} is not in {' or '.join(map(str, candidates))} and could not be downloaded "
-        f"({'; '.join(errors)}).\nDownload {urls[0]} by hand, unzip it into {default_data_dir()} (giving "
-        f"{target}/trainA, trainB, testA, testB), or set COURSE_DATA_DIR to a folder holding {NAME}/."
-    )
+    raise dataset_missing(
+        NAME, candidates, f"{NAME}/{{{','.join(SPLITS)}}}/", reason="; ".join(errors) or "no download address",
+        by_hand=(f"download {urls[0] if urls else URLS[0]} by hand and unzip it into {default_data_dir()} "
+                 f"(giving {target}/trainA, trainB, testA, testB)"))
 
 
 class UnpairedImages(Dataset):
@@ -112,14 +125,22 @@ class UnpairedImages(Dataset):
 
     Training: resize to ``load_size``, random ``crop_size`` crop, random horizontal flip (the CycleGAN
     paper's augmentation); evaluation: resize and centre crop. Images are ``[3, crop, crop]`` in [-1, 1].
+    Every file is checked when the dataset is opened (:func:`~course_utils.data.imagefiles.image_problem`:
+    header, structure, JPEG end marker); a damaged one is skipped with a warning naming it.
     """
 
     def __init__(self, root: Path, split: str = "train", *, load_size: int = 286, crop_size: int = 256,
                  train: bool = True, limit: int | None = None, seed: int = 0) -> None:
-        self.a = _images(Path(root) / f"{split}A")[:limit]
-        self.b = _images(Path(root) / f"{split}B")[:limit]
+        root = Path(root)
+        for side in ("A", "B"):
+            if not _images(root / f"{split}{side}"):
+                raise dataset_missing(f"{NAME} {split}{side} (images)", [root / f"{split}{side}"],
+                                      f"{NAME}/{{{','.join(SPLITS)}}}/")
+        self.a = checked_images(_images(root / f"{split}A")[:limit], what=f"images of {root / (split + 'A')}")
+        self.b = checked_images(_images(root / f"{split}B")[:limit], what=f"images of {root / (split + 'B')}")
         if not self.a or not self.b:
-            raise DatasetNotFoundError(f"no images in {root}/{split}A or {root}/{split}B.")
+            raise dataset_missing(f"usable images (every file is damaged) in {split}A or {split}B",
+                                  [root], f"{NAME}/{{{','.join(SPLITS)}}}/")
         self.train = train
         self.random = random.Random(seed)
         crop = T.RandomCrop(crop_size) if train else T.CenterCrop(crop_size)
@@ -132,8 +153,12 @@ class UnpairedImages(Dataset):
         return len(self.a)
 
     def _load(self, path: Path) -> torch.Tensor:
-        with Image.open(path) as image:
-            return self.transform(image.convert("RGB"))
+        try:
+            with Image.open(path) as image:
+                return self.transform(image.convert("RGB"))
+        except (OSError, SyntaxError, ValueError) as err:   # damage the check at opening could not see
+            raise CorruptFileError(f"{path} could not be decoded ({type(err).__name__}: {err}); replace it "
+                                   "with a good copy or delete it, then start again.") from err
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         b_index = self.random.randrange(len(self.b)) if self.train else index % len(self.b)
