@@ -20,12 +20,14 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from .checkpoints import atomic_save
+from .checkpoints import CheckpointError, atomic_save, check_checkpoint_dir, load_into, load_state, state_bytes
 from .data.monet2photo import UnpairedImages
 from .models.cyclegan import CycleGAN, ImagePool, ResnetGenerator, linear_decay
-from .training import History, _autocast, check_finite, cyclegan_step
+from .training import DivergenceGuard, History, _autocast, cyclegan_step
 
 CHECKPOINT_NAME, PREVIOUS_NAME = "last.pt", "previous.pt"
+PRETRAINED_FIX = ("Rebuild it with `python scripts/train_cyclegan.py --preset small --checkpoint-dir runs/small "
+                  "--export <this path>` (or restore the file from the repository).")
 # Settings a resumed run may change: the length of the schedule and the numerics, not the model or data.
 _MAY_CHANGE_ON_RESUME = ("n_epochs", "n_epochs_decay", "iterations_per_epoch", "mixed_precision", "channels_last")
 
@@ -117,6 +119,10 @@ class CycleGANTrainer:
                                  generator=torch.Generator().manual_seed(config.seed))
         self.fixed_a, self.fixed_b = _fixed_test_images(root, config.crop_size, num_fixed)
         self.history, self.epoch = History(), 0
+        if self.checkpoint_dir is not None:               # before any training: a folder that takes last.pt
+            check_checkpoint_dir(self.checkpoint_dir, self.checkpoint_bytes(num_fixed), fix=(
+                "Pass another checkpoint folder (--checkpoint-dir / checkpoint_dir=), free some space, "
+                "or fix this folder's permissions."))
         if self.checkpoint_path is not None and self.checkpoint_path.is_file():
             if resume:
                 self.load(self.checkpoint_path)
@@ -124,6 +130,15 @@ class CycleGANTrainer:
                 os.replace(self.checkpoint_path, self.checkpoint_path.with_name(PREVIOUS_NAME))
         if not self.history.snapshots:
             self.history.snapshots.append((0, self.translate_fixed()))
+
+    def checkpoint_bytes(self, num_fixed: int = 4) -> int:
+        """About how many bytes ``last.pt`` will take at the end of the schedule (weights, both Adam states,
+        full image pools, a translation snapshot per epoch), with a quarter for the history and slack."""
+        cfg = self.config
+        image = 3 * cfg.crop_size ** 2 * 4
+        weights = state_bytes(self.model.state_dict())
+        total = 3 * weights + 2 * cfg.pool_size * image + (cfg.total_epochs + 1) * 6 * num_fixed * image
+        return int(1.25 * total)
 
     @property
     def checkpoint_path(self) -> Path | None:
@@ -150,6 +165,7 @@ class CycleGANTrainer:
         last = self.config.total_epochs if epochs is None else min(self.epoch + epochs, self.config.total_epochs)
         cfg = self.config
         per_epoch = min(len(self.loader), cfg.iterations_per_epoch or len(self.loader))
+        guard = DivergenceGuard.from_history(self.history.steps)
         while self.epoch < last:
             start, sums = time.perf_counter(), {}
             bar = tqdm(total=per_epoch, desc=f"{desc} epoch {self.epoch + 1}/{cfg.total_epochs}", unit="it", leave=False)
@@ -162,7 +178,7 @@ class CycleGANTrainer:
                     out = self.step(self.model, self.opt_g, self.opt_d, real_a, real_b, self.pool_a, self.pool_b,
                                     lambda_cycle=cfg.lambda_cycle, lambda_identity=cfg.lambda_identity)
                 values = {k: float(v.detach()) for k, v in out.items()}
-                check_finite(values, len(next(iter(self.history.steps.values()), [])) + 1)
+                guard.check(values, self.history.num_steps + 1)
                 self.history.log_step(values)
                 for k, v in values.items():
                     sums[k] = sums.get(k, 0.0) + v
@@ -192,29 +208,57 @@ class CycleGANTrainer:
             "history": {"steps": self.history.steps, "epochs": self.history.epochs,
                         "snapshots": self.history.snapshots, "seconds": self.history.seconds},
             "rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None,
         }
 
     def save(self, path: Path) -> Path:
         """Write the whole training state to ``path`` atomically (a temporary file, then a rename)."""
         return atomic_save(self.state_dict(), path)
 
+    def resume_fix(self, path: Path) -> str:
+        """The way out when ``path`` (this trainer's checkpoint) cannot be resumed."""
+        previous = Path(path).with_name(PREVIOUS_NAME)
+        keep = (f"; or copy {previous} (the run before) over {path} to resume that one" if previous.is_file() else "")
+        return (f"Start afresh with `scripts/train_cyclegan.py ... --fresh` (in Python: CycleGANTrainer(..., "
+                f"resume=False)), which keeps this file as {PREVIOUS_NAME}{keep}; or pass another checkpoint folder.")
+
     def load(self, path: Path) -> None:
-        """Resume from a checkpoint written by :meth:`save` (loaded with ``weights_only=True``)."""
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        """Resume from a checkpoint written by :meth:`save` (loaded with ``weights_only=True``).
+
+        Every restored tensor goes to the trainer's device (weights, optimiser state, image pools) and
+        the random states are restored (CPU, and this CUDA device's when the checkpoint has one). The
+        learning rates follow *this* config's schedule at the saved epoch, so a longer ``n_epochs`` /
+        ``n_epochs_decay`` takes effect on resume. Damaged files, other layouts, other settings or
+        architectures, and a run already past this schedule raise :class:`CheckpointError` with the
+        way out (``--fresh``, the kept ``previous.pt``).
+        """
+        path = Path(path)
+        fix = self.resume_fix(path)
+        state = load_state(path, map_location="cpu", what="CycleGAN training checkpoint", fix=fix,
+                           keys=("config", "epoch", "model", "opt_g", "opt_d", "schedulers", "history", "rng"))
         saved = {k: v for k, v in state["config"].items() if k not in _MAY_CHANGE_ON_RESUME}
         mine = {k: v for k, v in dataclasses.asdict(self.config).items() if k in saved}
         if saved != mine:
             changed = {k: (saved[k], mine[k]) for k in saved if saved[k] != mine[k]}
-            raise ValueError(f"{path} was written with other settings {changed} (saved, requested): "
-                             "use the same settings to resume, or another checkpoint folder to start afresh.")
-        self.model.load_state_dict(state["model"])
-        self.opt_g.load_state_dict(state["opt_g"])
-        self.opt_d.load_state_dict(state["opt_d"])
-        for scheduler, s in zip(self.schedulers, state["schedulers"]):
-            scheduler.load_state_dict(s)
+            raise CheckpointError(f"{path} was written with other settings {changed} (saved, requested): use the "
+                                  f"same settings to resume. {fix}")
+        if state["epoch"] > self.config.total_epochs:
+            raise CheckpointError(
+                f"{path} has trained {state['epoch']} epochs, more than this schedule's {self.config.total_epochs} "
+                f"(n_epochs {self.config.n_epochs} + n_epochs_decay {self.config.n_epochs_decay}): ask for at least "
+                f"{state['epoch']} epochs to continue it. {fix}")
+        load_into(self.model, state["model"], path, what="CycleGAN training checkpoint", fix=fix)
+        try:
+            self.opt_g.load_state_dict(state["opt_g"])   # casts the moments to each parameter's device
+            self.opt_d.load_state_dict(state["opt_d"])
+            for scheduler, s in zip(self.schedulers, state["schedulers"], strict=True):
+                scheduler.load_state_dict(s)
+        except (ValueError, KeyError, RuntimeError) as err:
+            raise CheckpointError(f"{path}: its optimiser state does not fit this model ({err}). {fix}") from None
+        self._follow_schedule(state["epoch"])
         for pool, images, rng in zip((self.pool_a, self.pool_b), state["pools"], state.get("pool_rng", [(), ()])):
             if hasattr(pool, "images"):
-                pool.images = list(images)
+                pool.images = [image.to(self.device, memory_format=self.memory_format) for image in images]
             if rng and hasattr(pool, "random"):
                 pool.random.setstate(_as_tuple(rng))
         if "loader_rng" in state:                     # exact continuation of the data order and pools
@@ -224,6 +268,17 @@ class CycleGANTrainer:
         self.history = History(h["steps"], h["epochs"], [tuple(s) for s in h["snapshots"]], h["seconds"])
         self.epoch = state["epoch"]
         torch.set_rng_state(state["rng"])
+        if self.device.type == "cuda" and state.get("cuda_rng") is not None:
+            torch.cuda.set_rng_state(state["cuda_rng"], self.device)
+
+    def _follow_schedule(self, epoch: int) -> None:
+        """Set every optimiser's learning rate to this config's schedule at ``epoch`` (the saved one was
+        computed with the schedule of the run that wrote the checkpoint)."""
+        for scheduler in self.schedulers:
+            scheduler.last_epoch = epoch
+            for group, base, factor in zip(scheduler.optimizer.param_groups, scheduler.base_lrs, scheduler.lr_lambdas):
+                group["lr"] = base * factor(epoch)
+            scheduler._last_lr = [group["lr"] for group in scheduler.optimizer.param_groups]
 
     def export_generators(self, path: Path, **info: float | int | str) -> Path:
         """Save both generators in float16 (about half the float32 size) with the settings needed to
@@ -244,15 +299,23 @@ def load_generators(path: Path, device: torch.device | str = "cpu"):
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"no pretrained CycleGAN at {path}; train one with scripts/train_cyclegan.py.")
-    payload = torch.load(path, map_location="cpu", weights_only=True)
+        raise FileNotFoundError(f"no pretrained CycleGAN at {path}; train one with scripts/train_cyclegan.py. "
+                                + PRETRAINED_FIX)
+    payload = load_state(path, what="pretrained CycleGAN", fix=PRETRAINED_FIX)
     if not isinstance(payload, dict) or "generators" not in payload:
-        raise ValueError(f"{path} is not a file written by export_generators (no 'generators' in it); a training "
-                         "checkpoint (last.pt) is resumed with CycleGANTrainer(..., resume=True) instead.")
-    info = payload["info"]
+        training = isinstance(payload, dict) and "opt_g" in payload
+        raise CheckpointError(
+            f"{path} is not a file written by export_generators (no 'generators' in it); "
+            + ("it is a training checkpoint (last.pt): resume it with CycleGANTrainer(..., resume=True) or export "
+               "its generators with `scripts/train_cyclegan.py ... --export`." if training else PRETRAINED_FIX))
+    info = payload.get("info", {})
+    if not {"ngf", "n_blocks"} <= set(info) or not {"G_AB", "G_BA"} <= set(payload["generators"]):
+        raise CheckpointError(f"{path} lacks the generators' settings or weights (info: {sorted(info)}). "
+                              + PRETRAINED_FIX)
     nets = []
     for name in ("G_AB", "G_BA"):
         net = ResnetGenerator(ngf=info["ngf"], n_blocks=info["n_blocks"])
-        net.load_state_dict({k: v.float() for k, v in payload["generators"][name].items()})
+        load_into(net, {k: v.float() for k, v in payload["generators"][name].items()}, path,
+                  what="pretrained CycleGAN", fix=PRETRAINED_FIX)
         nets.append(net.to(device).eval())
     return nets[0], nets[1], info

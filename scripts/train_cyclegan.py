@@ -10,6 +10,9 @@ Run it again with the same ``--checkpoint-dir`` to continue where it stopped (``
 paper's model and schedule (256 px, ngf 64, 9 blocks, 100 + 100 epochs); ``small`` is what the CPU can
 afford (128 px, ngf 32, 6 blocks as the paper uses at 128 px, ndf 32); ``smoke`` runs in seconds.
 On CUDA, bfloat16 autocast and channels-last are on (``--no-amp``, ``--no-channels-last``).
+Before the first iteration it checks the device (``--device``, index included), the dataset (every image
+file) and the checkpoint folder (writable, with room); a problem with any of them, or with the checkpoint
+it would resume, ends in one message saying what to do (exit status 2), not a traceback.
 """
 
 from __future__ import annotations
@@ -23,9 +26,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch  # noqa: E402
 
+from course_utils.checkpoints import CheckpointError  # noqa: E402
 from course_utils.cyclegan_trainer import CycleGANConfig, CycleGANTrainer  # noqa: E402
-from course_utils.data import monet2photo_root  # noqa: E402
-from course_utils.runtime import get_device, seed_everything  # noqa: E402
+from course_utils.data import CorruptFileError, DatasetNotFoundError, monet2photo_root  # noqa: E402
+from course_utils.runtime import StorageError, check_device, check_writable, get_device, seed_everything  # noqa: E402
+from course_utils.training import DivergenceError  # noqa: E402
+
+# What a user can fix from the message alone: printed without a traceback.
+USER_ERRORS = (CheckpointError, StorageError, DatasetNotFoundError, CorruptFileError, FileNotFoundError,
+               DivergenceError, ValueError)
 
 PRESETS = {
     "paper": dict(crop_size=256, ngf=64, n_blocks=9, ndf=64, n_epochs=100, n_epochs_decay=100),
@@ -40,7 +49,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--preset", choices=sorted(PRESETS), default="paper")
     parser.add_argument("--checkpoint-dir", type=Path, required=True, help="where last.pt is written each epoch")
     parser.add_argument("--export", type=Path, help="also write both generators in float16 here at the end")
-    parser.add_argument("--fresh", action="store_true", help="delete the checkpoint folder's last.pt and start over")
+    parser.add_argument("--fresh", action="store_true", help="start over; the folder's last.pt is kept as previous.pt")
     parser.add_argument("--max-minutes", type=float, help="stop after the epoch that crosses this many minutes")
     parser.add_argument("--device", help="cpu, cuda, ... (default: COURSE_DEVICE, else CUDA if available)")
     parser.add_argument("--no-amp", action="store_true", help="train in float32 on CUDA")
@@ -54,14 +63,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    try:
+        return train(args)
+    except USER_ERRORS as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+def train(args: argparse.Namespace) -> int:
     settings = dict(PRESETS[args.preset])
     settings.update({k: v for k, v in vars(args).items() if v is not None and k in CycleGANConfig.__dataclass_fields__})
     config = CycleGANConfig(**settings, mixed_precision=not args.no_amp, channels_last=not args.no_channels_last)
-    device = get_device() if args.device is None else args.device
+    device = get_device() if args.device is None else check_device(args.device, setting="--device")
+    if args.export is not None:     # found now, not after hours of training
+        check_writable(args.export.parent, what="the folder of --export", fix="Pass another --export path.")
     seed_everything(config.seed)
     trainer = CycleGANTrainer(config, monet2photo_root(), device=device, checkpoint_dir=args.checkpoint_dir,
                               resume=not args.fresh)
     print(f"{args.preset}: {config}\non {device}; starting at epoch {trainer.epoch} of {config.total_epochs}")
+    if trainer.epoch >= config.total_epochs:
+        print(f"{trainer.checkpoint_path} has already trained the whole schedule ({config.total_epochs} epochs): "
+              "nothing to train. Raise --n-epochs or --n-epochs-decay to continue it, or use --fresh.")
     start = time.perf_counter()
     while trainer.epoch < config.total_epochs:
         trainer.train(epochs=1)

@@ -7,12 +7,13 @@ in every mode) and cached in the project's cache folder; nothing is downloaded.
 from __future__ import annotations
 
 import time
+import warnings
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..checkpoints import checkpoint_path, load_checkpoint, save_checkpoint
+from ..checkpoints import CheckpointError, checkpoint_path, load_checkpoint, save_checkpoint
 from ..data.mnist import load_mnist, make_loader
 
 CHECKPOINT = "mnist_classifier"
@@ -66,12 +67,25 @@ def train_classifier(epochs: int = 2, seed: int = 0, device: torch.device | str 
 
 
 def mnist_classifier(device: torch.device | str = "cpu", verbose: bool = True) -> MNISTClassifier:
-    """The course's MNIST classifier in eval mode: loaded from the cache, or trained (and cached) first."""
+    """The course's MNIST classifier in eval mode: loaded from the cache, or trained (and cached) first.
+
+    A cached file that cannot be used (truncated, damaged, another layout or architecture) is replaced:
+    a warning names it, and the classifier is trained again and cached over it.
+    """
     model = MNISTClassifier()
+    info = None
     if checkpoint_path(CHECKPOINT).is_file():
-        info = load_checkpoint(model, CHECKPOINT)
-        source = "loaded from the cache"
-    else:
+        try:
+            info = load_checkpoint(model, CHECKPOINT, fix="")
+            source = "loaded from the cache"
+            if "test_accuracy" not in info:
+                raise CheckpointError(f"{checkpoint_path(CHECKPOINT)} has no test accuracy in its info {info}.")
+        except CheckpointError as err:
+            info = None
+            warnings.warn(f"the cached MNIST classifier cannot be used: {str(err).strip()} Training a new one to "
+                          "replace it (about half a minute).", stacklevel=2)
+            model = MNISTClassifier()
+    if info is None:
         model, info = train_classifier()
         save_checkpoint(model, CHECKPOINT, **info)
         source = f"trained in {info['seconds']:.0f} s and cached"
