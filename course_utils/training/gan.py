@@ -57,7 +57,8 @@ def train_gan(G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer, opt_d: t
               g_loss: Callable, d_steps: int = 1, d_step: Callable = discriminator_step,
               g_step: Callable = generator_step, snapshot: Callable[[nn.Module, nn.Module], object] | None = None,
               snapshot_every: int = 500, mixed_precision: bool = True, desc: str = "GAN",
-              history: History | None = None, iteration: Callable | None = None) -> History:
+              history: History | None = None, iteration: Callable | None = None,
+              guard: DivergenceGuard | None = None) -> History:
     """The GAN loop: per iteration, ``d_steps`` discriminator steps then one generator step.
 
     ``batches`` yields tuples ``(x,)`` or ``(x, y)`` (e.g. :func:`endless` over a DataLoader);
@@ -65,7 +66,7 @@ def train_gan(G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer, opt_d: t
     :func:`discriminator_step`/:func:`generator_step` (notebook 03 passes the students' own).
     Every value the steps return is logged per iteration in ``history.steps`` and checked by a
     :class:`~course_utils.training.guards.DivergenceGuard` (NaN/inf, or an explosion by orders of
-    magnitude); ``snapshot(G, D)`` is stored at iteration 0 and every ``snapshot_every`` iterations
+    magnitude; pass ``guard`` to change its thresholds); ``snapshot(G, D)`` is stored at iteration 0 and every ``snapshot_every`` iterations
     (``history.snapshots``), with G and D in eval mode. On CUDA, bfloat16 autocast unless
     ``mixed_precision`` is false.
 
@@ -76,7 +77,7 @@ def train_gan(G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer, opt_d: t
     device = next(G.parameters()).device
     history = history if history is not None else History()
     done = history.num_steps
-    guard = DivergenceGuard.from_history(history.steps)
+    guard = guard if guard is not None else DivergenceGuard.from_history(history.steps)
 
     def take_snapshot(iteration: int) -> None:
         G.eval(), D.eval()

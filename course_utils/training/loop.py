@@ -27,11 +27,13 @@ def train(model: nn.Module, loader: DataLoader, loss_fn: LossFn, optimizer: torc
           epochs: int, *, device: torch.device | str = "cpu",
           evaluate: Callable[[nn.Module], dict[str, float]] | None = None,
           snapshot: Callable[[nn.Module], torch.Tensor] | None = None,
-          mixed_precision: bool = True, desc: str = "training", history: History | None = None) -> History:
+          mixed_precision: bool = True, desc: str = "training", history: History | None = None,
+          guard: DivergenceGuard | None = None) -> History:
     """Run ``epochs`` passes over ``loader``, minimising ``loss_fn(model, batch)["loss"]``.
 
     ``loss_fn`` returns a dict of scalar tensors; all are logged, and every one is checked by a
-    :class:`~course_utils.training.guards.DivergenceGuard` (NaN/inf, or an explosion by orders of magnitude).
+    :class:`~course_utils.training.guards.DivergenceGuard` (NaN/inf, or an explosion by orders of magnitude;
+    pass ``guard`` to change its thresholds).
     After each epoch ``evaluate(model)`` adds metrics (e.g. the test ELBO) and ``snapshot(model)``
     stores images. On CUDA the forward pass runs in bfloat16 autocast unless ``mixed_precision``
     is false. Returns the :class:`History` (pass one in to continue it).
@@ -47,7 +49,7 @@ def train(model: nn.Module, loader: DataLoader, loss_fn: LossFn, optimizer: torc
         take_snapshot(0)
     start = time.perf_counter()
     step = history.num_steps
-    guard = DivergenceGuard.from_history(history.steps)
+    guard = guard if guard is not None else DivergenceGuard.from_history(history.steps)
     first_epoch = len(next(iter(history.epochs.values()), [])) + 1
     with tqdm(total=epochs * len(loader), desc=desc, unit="step", leave=False) as bar:
         for epoch in range(first_epoch, first_epoch + epochs):
