@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -88,9 +89,11 @@ class CycleGANTrainer:
 
     ``step`` has the signature of :func:`course_utils.training.cyclegan_step` and ``image_pool(size)``
     builds an :class:`~course_utils.models.cyclegan.ImagePool` (notebook 06 passes its own).
-    ``checkpoint_dir``: where ``last.pt`` is written after each epoch; with ``resume=True`` an
-    existing one is loaded (``weights_only=True``) and training continues after its epoch; with
-    ``resume=False`` it is renamed ``previous.pt`` (replacing an older one) and training starts afresh.
+    ``checkpoint_dir``: where ``last.pt`` is written after each epoch (checked to be writable, with room,
+    before anything trains); with ``resume=True`` an existing one is loaded (``weights_only=True``; see
+    :meth:`load`) and training continues after its epoch; with ``resume=False`` it is renamed
+    ``previous.pt`` (replacing an older one; a damaged one becomes ``last.pt.damaged``) and training
+    starts afresh.
     ``history.steps`` holds every iteration's losses, ``history.epochs`` their per-epoch means and
     ``history.snapshots`` ``(epoch, {"real_a", "fake_b", "rec_a", "real_b", "fake_a", "rec_b"})``
     translations of the same test images (epoch 0: before training).
@@ -127,9 +130,18 @@ class CycleGANTrainer:
             if resume:
                 self.load(self.checkpoint_path)
             else:                                       # start afresh, but keep the old run
-                os.replace(self.checkpoint_path, self.checkpoint_path.with_name(PREVIOUS_NAME))
+                self._set_aside(self.checkpoint_path)
         if not self.history.snapshots:
             self.history.snapshots.append((0, self.translate_fixed()))
+
+    @staticmethod
+    def _set_aside(path: Path) -> Path:
+        """Rename ``path`` to ``previous.pt`` (replacing an older one); a damaged file (not a readable
+        zip archive, as every ``torch.save`` file is) goes to ``last.pt.damaged`` instead, so that it never
+        replaces a good ``previous.pt``."""
+        target = path.with_name(PREVIOUS_NAME if zipfile.is_zipfile(path) else path.name + ".damaged")
+        os.replace(path, target)
+        return target
 
     def checkpoint_bytes(self, num_fixed: int = 4) -> int:
         """About how many bytes ``last.pt`` will take at the end of the schedule (weights, both Adam states,
@@ -220,7 +232,8 @@ class CycleGANTrainer:
         previous = Path(path).with_name(PREVIOUS_NAME)
         keep = (f"; or copy {previous} (the run before) over {path} to resume that one" if previous.is_file() else "")
         return (f"Start afresh with `scripts/train_cyclegan.py ... --fresh` (in Python: CycleGANTrainer(..., "
-                f"resume=False)), which keeps this file as {PREVIOUS_NAME}{keep}; or pass another checkpoint folder.")
+                f"resume=False)), which keeps this file as {PREVIOUS_NAME} (a damaged one as "
+                f"{CHECKPOINT_NAME}.damaged, never over a good {PREVIOUS_NAME}){keep}; or pass another checkpoint folder.")
 
     def load(self, path: Path) -> None:
         """Resume from a checkpoint written by :meth:`save` (loaded with ``weights_only=True``).

@@ -203,7 +203,11 @@ def test_training_checkpoint_problems_offer_fresh_and_the_kept_previous(monet, t
     torch.save({"something": torch.ones(2)}, last)                               # another layout
     with pytest.raises(CheckpointError, match="another layout"):
         CycleGANTrainer(CycleGANConfig(**TINY), monet, checkpoint_dir=run)
+    good_previous = (run / "previous.pt").read_bytes()
+    last.write_bytes(b"cut short")                                               # damaged, then --fresh:
     assert CycleGANTrainer(CycleGANConfig(**TINY), monet, checkpoint_dir=run, resume=False).epoch == 0
+    assert (run / "previous.pt").read_bytes() == good_previous                  # the good run is not replaced
+    assert (run / "last.pt.damaged").read_bytes() == b"cut short"
 
 
 def test_damaged_pretrained_generators_name_the_script_that_rebuilds_them(monet, tmp_path):
