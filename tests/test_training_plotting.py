@@ -153,3 +153,23 @@ def test_latent_explorer_has_two_sliders_that_decode():
     assert (sliders[0].min, sliders[0].max) == (-2, 2)
     sliders[0].value = 1.0
     assert decoded and decoded[-1][0][0] == pytest.approx(1.0, abs=0.1)
+
+
+def test_training_package_keeps_every_name_importable_from_course_utils_training():
+    import course_utils.training as training
+    names = ["DivergenceError", "DivergenceGuard", "History", "LossFn", "_autocast", "check_finite", "cyclegan_step",
+             "discriminator_step", "endless", "evaluate_vae", "gan_iteration", "generator_step", "train", "train_gan",
+             "train_vae", "wgan_iteration"]
+    assert all(hasattr(training, name) for name in names)
+    assert {m for m in ("history", "guards", "loop", "vae", "gan", "iterations", "cyclegan")
+            if hasattr(training, m)} == {"history", "guards", "loop", "vae", "gan", "iterations", "cyclegan"}
+
+
+def test_no_import_cycle_between_image_folders_and_monet2photo():
+    import ast
+    from pathlib import Path
+
+    import course_utils.data.monet2photo as m2p
+    imported = {node.module for node in ast.walk(ast.parse(Path(m2p.__file__).read_text()))
+                if isinstance(node, ast.ImportFrom)}
+    assert "images" not in imported and "imagefiles" in imported
