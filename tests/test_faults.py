@@ -38,6 +38,7 @@ from course_utils.models import classifier as classifier_module
 
 ROOT = Path(__file__).resolve().parent.parent
 NOBODY = 65534
+UNREADABLE = 0o600 if os.geteuid() == 0 else 0o000   # root's file, read by nobody; or our own, unreadable
 TINY = dict(crop_size=32, ngf=4, n_blocks=1, ndf=4, n_epochs=1, n_epochs_decay=2, iterations_per_epoch=3)
 
 
@@ -184,7 +185,7 @@ def test_unsafe_pickle_is_refused_and_never_executed(tmp_path):
 
 def test_unreadable_checkpoint_is_a_permission_problem_not_corruption(open_tmp):
     path = save_checkpoint(Small(), open_tmp / "model.pt")
-    path.chmod(0o600)
+    path.chmod(UNREADABLE)
     result = as_nobody(load_state, path)
     assert result[0] == "error" and result[1] == "StorageError", result
     assert str(path) in result[2] and "permission denied" in result[2] and "damaged" not in result[2]
@@ -441,7 +442,7 @@ def test_unreadable_dataset_file_is_not_called_corrupt(open_tmp, fake_mnist):
     for folder in (open_tmp / "MNIST", raw):
         folder.chmod(0o755)
     path = raw / "train-images-idx3-ubyte.gz"
-    path.chmod(0o600)
+    path.chmod(UNREADABLE)
     md5 = files[path.name][1]
 
     def find():
@@ -518,8 +519,7 @@ def test_resume_across_devices_on_cuda(monet, tmp_path, first, second):
     config = CycleGANConfig(**TINY, mixed_precision=False)
     CycleGANTrainer(config, monet, device=first, checkpoint_dir=tmp_path).train(epochs=1)
     resumed = CycleGANTrainer(config, monet, device=second, checkpoint_dir=tmp_path)
-    _assert_restored_on(resumed, resumed.device if resumed.device.index is not None
-                        else torch.device(second, 0) if second == "cuda" else torch.device("cpu"))
+    _assert_restored_on(resumed, torch.empty(0, device=second).device)          # "cuda" means cuda:0 here
     resumed.train(epochs=1)                                                      # crashed before: CPU pools on CUDA
     if first == second == "cuda":
         assert torch.load(tmp_path / "last.pt", weights_only=True)["cuda_rng"] is not None

@@ -22,7 +22,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 from torchvision.transforms import v2 as T
 
-from ..runtime import data_dir, default_data_dir
+from ..runtime import data_dir, default_data_dir, is_storage_error, storage_error
 from .download import CorruptFileError, dataset_missing, download_file, is_network_error
 from .imagefiles import SUFFIXES as IMAGE_SUFFIXES
 from .imagefiles import checked_images
@@ -54,6 +54,8 @@ def verify_zip(path: Path, expected_counts: dict[str, int] | None = PUBLISHED_CO
             names = archive.namelist()
             broken = archive.testzip()
     except (zipfile.BadZipFile, OSError, EOFError) as err:
+        if is_storage_error(err):
+            raise storage_error(err, path, "the monet2photo zip", "Fix its permissions.", reading=True) from None
         raise CorruptFileError(f"{path} is not a readable zip file ({err}).") from err
     if broken is not None:
         raise CorruptFileError(f"{path} is damaged: {broken} fails its CRC check.")
@@ -74,6 +76,12 @@ def _extract(path: Path, target: Path) -> None:
         with zipfile.ZipFile(path) as archive:
             archive.extractall(tmp)
         os.replace(tmp / NAME, target)
+    except OSError as err:
+        if is_storage_error(err):
+            raise storage_error(err, target.parent, f"the extracted {NAME}",
+                                "Free some space or make the folder writable, or set COURSE_DATA_DIR to a "
+                                f"folder that already holds {NAME}/.") from None
+        raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
