@@ -406,6 +406,18 @@ def test_missing_dataset_message_names_files_folder_make_data_and_the_setting(fa
     assert "make data" in message and "COURSE_DATA_DIR" in message
 
 
+def test_missing_monet2photo_message_names_the_folders_make_data_and_the_setting(tmp_path, monkeypatch):
+    project = tmp_path / "project"
+    monkeypatch.setattr(m2p, "default_data_dir", lambda: project)
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "shared"))
+    with pytest.raises(DatasetNotFoundError) as info:
+        m2p.monet2photo_root(urls=["http://127.0.0.1:9/monet2photo.zip"])
+    message = str(info.value)
+    assert "monet2photo is missing" in message and str(tmp_path / "shared" / "monet2photo") in message
+    assert str(project / "monet2photo") in message and "make data" in message and "COURSE_DATA_DIR" in message
+    assert "http://127.0.0.1:9/monet2photo.zip" in message
+
+
 def test_disk_full_cache_is_not_called_corrupt(fake_source, tmp_path):
     _, files, project = fake_source
     write_files(project / "MNIST" / "raw", files)
