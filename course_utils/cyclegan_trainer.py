@@ -144,13 +144,13 @@ class CycleGANTrainer:
         return target
 
     def checkpoint_bytes(self, num_fixed: int = 4) -> int:
-        """About how many bytes ``last.pt`` will take at the end of the schedule (weights, both Adam states,
-        full image pools, a translation snapshot per epoch), with a quarter for the history and slack."""
+        """About how many bytes the next ``last.pt`` takes (weights, both Adam states, full image pools,
+        the translation snapshots so far and one more), with a quarter more for the history and slack."""
         cfg = self.config
         image = 3 * cfg.crop_size ** 2 * 4
         weights = state_bytes(self.model.state_dict())
-        total = 3 * weights + 2 * cfg.pool_size * image + (cfg.total_epochs + 1) * 6 * num_fixed * image
-        return int(1.25 * total)
+        snapshots = (len(self.history.snapshots) + 2) * 6 * num_fixed * image
+        return int(1.25 * (3 * weights + 2 * cfg.pool_size * image + snapshots))
 
     @property
     def checkpoint_path(self) -> Path | None:
