@@ -120,7 +120,7 @@ def image_wgan(variant: str, iterations=800, lr: float | None = None):   # noteb
 
 RUNS = {   # name: (course run?, thunk)
     "03/05 ring GAN": (True, lambda: ring_gan()),
-    "03 MNIST GAN (first 1,500 of 5,000 iterations)": (True, lambda: mnist_gan(1500)),
+    "03 MNIST GAN (first 1,000 of 5,000 iterations)": (True, lambda: mnist_gan(1000)),
     "04 DCGAN lr=0.1 (ablation)": (True, lambda: dcgan(0.1)),
     "04 DCGAN lr=0.01 (ablation)": (True, lambda: dcgan(0.01)),
     "04 DCGAN lr=5e-4 (ablation base)": (True, lambda: dcgan(5e-4)),
@@ -133,8 +133,8 @@ RUNS = {   # name: (course run?, thunk)
     "05 photos WGAN-GP (first 400 of 800 iterations)": (True, lambda: image_wgan("gp", 400)),
     "wild: ring WGAN-GP, Adam lr=1": (False, lambda: ring_wgan("gp10", lr=1.0, iterations=500)),
     "wild: ring GAN, Adam lr=1": (False, lambda: ring_gan(lr=1.0, iterations=500)),
-    "wild: DCGAN SN off, Adam lr=1": (False, lambda: dcgan(1.0, spectral_norm=False, iterations=200)),
-    "wild: photos WGAN-GP, Adam lr=0.1": (False, lambda: image_wgan("gp", iterations=200, lr=0.1)),
+    "wild: DCGAN SN off, Adam lr=1": (False, lambda: dcgan(1.0, spectral_norm=False, iterations=100)),
+    "wild: photos WGAN-GP, Adam lr=0.1": (False, lambda: image_wgan("gp", iterations=60, lr=0.1)),
 }
 
 

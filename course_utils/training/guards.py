@@ -29,14 +29,16 @@ def check_finite(losses: Mapping[str, torch.Tensor | float], step: int) -> None:
 class DivergenceGuard:
     """NaN/inf check plus an explosion check, applied to every logged value of every step.
 
-    A value's *early level* is the median of its magnitude over its first ``warmup`` steps (while
-    fewer have been seen: over the steps before the current one), floored at ``floor`` because a
-    loss that starts near 0 (a WGAN critic's, a gradient penalty) has no scale of its own. A step
-    whose ``|value|`` exceeds ``factor`` × the early level stops training. GAN losses legitimately
-    swing by a factor of 10-100 (a discriminator that wins, a WGAN critic whose estimate grows); the
-    course's runs stay below 10³ of their early level (see ``tests/test_faults_guard.py``), while
-    Adam at a far too large learning rate sends them to 10⁶-10¹¹, so the default ``factor`` is 10⁴.
-    The median keeps a spike early in the run from raising the level.
+    A value's *early level* is the smallest running median of its magnitude over its first ``warmup``
+    steps (the median of steps 1..k, for k up to ``warmup``), floored at ``floor`` because a loss that
+    starts near 0 (a WGAN critic's, a gradient penalty) has no scale of its own. A step whose
+    ``|value|`` exceeds ``factor`` × the early level (known from the steps before it) stops training.
+    The median keeps one early spike from raising the level, the minimum keeps a run that climbs
+    from its first steps on (a far too large learning rate) from raising it. GAN losses legitimately
+    swing by a factor of 10-100 (a discriminator that wins, a WGAN critic whose estimate grows): the
+    course's runs stay below 100 × their early level (``tests/test_faults_guard.py``, on recorded
+    traces), while Adam at a far too large learning rate sends them to 10⁵-10¹⁰; the default
+    ``factor`` is 10⁴.
     """
 
     def __init__(self, factor: float = 1e4, warmup: int = 20, floor: float = 1.0) -> None:
@@ -60,7 +62,8 @@ class DivergenceGuard:
         early = self._early.setdefault(name, [])
         if len(early) < self.warmup:
             early.append(magnitude)
-            self._level[name] = max(statistics.median(early), self.floor)
+            median = max(statistics.median(early), self.floor)
+            self._level[name] = min(median, self._level.get(name, median))
 
     def level(self, name: str) -> float | None:
         """The early level of ``name`` (``None`` before its first step)."""
