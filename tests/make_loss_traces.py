@@ -138,6 +138,16 @@ RUNS = {   # name: (course run?, thunk)
 }
 
 
+def dumps(traces: dict) -> str:
+    """JSON with one line per recorded series (readable diffs)."""
+    runs = []
+    for name, trace in traces.items():
+        series = ",\n".join(f"    {json.dumps(k)}: {json.dumps(v)}" for k, v in trace["steps"].items())
+        runs.append(f"  {json.dumps(name)}: {{\"course_run\": {json.dumps(trace['course_run'])}, "
+                    f"\"stopped\": {json.dumps(trace['stopped'])}, \"steps\": {{\n{series}}}}}")
+    return "{\n" + ",\n".join(runs) + "\n}\n"
+
+
 def main() -> int:
     torch.set_num_threads(1)
     out = ROOT / "tests" / "data" / "loss_traces.json"
@@ -151,7 +161,7 @@ def main() -> int:
         traces[name] = {"course_run": course, "steps": steps, "stopped": stopped}
         peak = {k: max(map(abs, v["head"] + v["peaks"])) for k, v in steps.items()}
         print(f"{name}: {time.perf_counter() - start:.0f} s, max |value| {peak}, stopped: {stopped}", flush=True)
-        out.write_text(json.dumps(traces, indent=0))
+        out.write_text(dumps(traces))
     return 0
 
 
