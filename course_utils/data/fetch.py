@@ -201,6 +201,10 @@ def fetch_all(datasets: Sequence[Dataset] = DATASETS, target: Path | None = None
         except CorruptFileError as err:
             print(f"{dataset.name} ({dataset.used_by}): {err}", file=out)
             return 1
+        except OSError as err:  # e.g. a COURSE_DATA_DIR this user may not read
+            print(f"{dataset.name} ({dataset.used_by}): cannot look in {err.filename} ({err.strerror}). "
+                  "Fix its permissions, or set COURSE_DATA_DIR to another folder.", file=out)
+            return 1
         if found.location is not None:
             print(f"{dataset.name} ({dataset.used_by}): present, {found.detail}", file=out)
         else:
