@@ -61,3 +61,19 @@ def test_a_solution_run_twice_gives_identical_outputs(monkeypatch, tmp_path):
     assert sum(1 for _, text in first if '"image/png"' in text) >= 5, "no figures compared"
     for (index, a), (_, b) in zip(first, second):
         assert a == b, f"{NOTEBOOK.name}, cell {index}: the two runs differ\nfirst:  {a[:2000]}\nsecond: {b[:2000]}"
+
+
+def test_the_comparison_ignores_timings_and_widget_ids_but_not_results():
+    def notebook(text: str, model_id: str):
+        nb = nbformat.v4.new_notebook()
+        cell = nbformat.v4.new_code_cell("")
+        cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=text[:9]),
+                        nbformat.v4.new_output("stream", name="stdout", text=text[9:]),
+                        nbformat.v4.new_output("display_data", data={
+                            "application/vnd.jupyter.widget-view+json": {"model_id": model_id}})]
+        nb.cells = [cell]
+        return _outputs(nb)
+
+    same = notebook("trained 1 epochs in 3 s, test ELBO -223.6", "a" * 32)
+    assert same == notebook("trained 1 epochs in 41 s, test ELBO -223.6", "b" * 32)
+    assert same != notebook("trained 1 epochs in 3 s, test ELBO -223.7", "a" * 32)
