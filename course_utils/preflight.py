@@ -18,7 +18,6 @@ import sys
 import tempfile
 import urllib.error
 import urllib.request
-from pathlib import Path
 from typing import Sequence
 
 from .runtime import PROJECT_ROOT, cache_dir, data_dir
