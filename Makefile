@@ -4,17 +4,34 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NOTEBOOK_ENV := COURSE_MODE=smoke COURSE_DEVICE=cpu MPLBACKEND=module://matplotlib_inline.backend_inline
+LAB_PORT ?= 8888
+# JupyterLab on this machine only (127.0.0.1), with a token in the printed URL; `make test-browser` starts the
+# same server (on a free port, with a token of its own).
+LAB := $(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.root_dir=notebooks \
+	$(if $(filter 0,$(shell id -u)),--ServerApp.allow_root=True)
 
-.PHONY: lab test unit notebooks skeletons check-skeletons clean
+.PHONY: lab test unit notebooks data preflight test-browser skeletons check-skeletons clean
 
 lab: $(STAMP)  ## set up (once) and open the course in JupyterLab
-	$(BIN)/jupyter lab notebooks/
+	$(BIN)/python -m course_utils.preflight lab
+	$(LAB) --ServerApp.port=$(LAB_PORT)
 
 test: $(STAMP)  ## set up (once) and run the whole test suite: unit tests, then every notebook under nbval
+	$(BIN)/python -m course_utils.preflight test
 	$(MAKE) --no-print-directory unit notebooks
 
+data: $(STAMP)  ## download every dataset the notebooks use into COURSE_DATA_DIR (default data/), once
+	$(BIN)/python -m course_utils.data.fetch
+
+preflight: $(STAMP)  ## check the environment, the cache and the datasets as `make test` does, and stop
+	$(BIN)/python -m course_utils.preflight test
+
+test-browser: $(STAMP)  ## notebooks 01 and 02 in JupyterLab in Chromium: the widgets render and react
+	$(BIN)/python -m course_utils.preflight test
+	LAB_COMMAND="$(LAB)" $(NOTEBOOK_ENV) $(BIN)/python -m pytest -q -p no:cacheprovider tests/browser
+
 unit: $(STAMP)
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q tests --ignore=tests/browser
 
 notebooks: $(STAMP)  ## both variants of every notebook, in smoke mode on the CPU
 	$(NOTEBOOK_ENV) $(BIN)/python -m pytest -q -p no:cacheprovider --nbval-lax --nbval-current-env \
@@ -33,4 +50,4 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 clean:
-	rm -rf $(VENV) data/cache
+	rm -rf $(VENV) data/cache artifacts
