@@ -244,6 +244,23 @@ def check_gradient_estimators(score_function_grad: Callable, reparam_grad: Calla
                  hint="The score-function estimator must use only the values of f, never its derivative: "
                       "detach f(z) and differentiate log q(z) with respect to mu.")
 
+    # spread of 10-sample estimates against what independent samples give: Var = Var_1 / 10
+    torch.manual_seed(1)
+    repeats, n = 150, 10
+    z = mu + sigma * torch.randn(2_000_000, generator=torch.Generator().manual_seed(2))
+    one_sample = {"score": (square(z) * (z - mu) / sigma ** 2).var().item(), "reparam": 4 * sigma ** 2}
+    for key, fn, name in (("score", score_function_grad, "score_function_grad"), ("reparam", reparam_grad, "reparam_grad")):
+        values = torch.stack([_estimates(fn, name, square, mu, sigma, n) for _ in range(repeats)])
+        variance, expected = values.var().item(), one_sample[key] / n
+        expect(variance > 0, f"{name} returns the same estimate on every call: draw fresh samples each time "
+                             "(do not seed inside the function).")
+        expect(variance < 3 * expected,
+               f"with {n} samples the variance of {name} is {variance:.3f}, about that of a single sample "
+               f"({one_sample[key]:.3f}; {n} independent samples give {expected:.3f}): the samples are not "
+               "independent. Draw n_samples independent values, one per sample, not one shared by all.")
+        expect(variance > expected / 3,
+               f"with {n} samples the variance of {name} is {variance:.4f}, expected about {expected:.3f}: "
+               "the estimate is (almost) not random. Check that z = mu + sigma * eps carries the noise.")
     # the pathwise estimator on f(z) = z³, where E[f'(z)] = 3(mu² + sigma²) differs from f'(mu) = 3 mu²
     cube = lambda z: z ** 3  # noqa: E731
     true_cube = 3 * (mu ** 2 + sigma ** 2)
@@ -263,23 +280,6 @@ def check_gradient_estimators(score_function_grad: Callable, reparam_grad: Calla
                  torch.tensor(true_grad), rtol=0, atol=0.03,
                  hint="Average df/dmu of f(mu + sigma * eps) over eps ~ N(0, 1).")
 
-    # spread of 10-sample estimates against what independent samples give: Var = Var_1 / 10
-    torch.manual_seed(1)
-    repeats, n = 150, 10
-    z = mu + sigma * torch.randn(2_000_000, generator=torch.Generator().manual_seed(2))
-    one_sample = {"score": (square(z) * (z - mu) / sigma ** 2).var().item(), "reparam": 4 * sigma ** 2}
-    for key, fn, name in (("score", score_function_grad, "score_function_grad"), ("reparam", reparam_grad, "reparam_grad")):
-        values = torch.stack([_estimates(fn, name, square, mu, sigma, n) for _ in range(repeats)])
-        variance, expected = values.var().item(), one_sample[key] / n
-        expect(variance > 0, f"{name} returns the same estimate on every call: draw fresh samples each time "
-                             "(do not seed inside the function).")
-        expect(variance < 3 * expected,
-               f"with {n} samples the variance of {name} is {variance:.3f}, about that of a single sample "
-               f"({one_sample[key]:.3f}; {n} independent samples give {expected:.3f}): the samples are not "
-               "independent. Draw n_samples independent values, one per sample, not one shared by all.")
-        expect(variance > expected / 3,
-               f"with {n} samples the variance of {name} is {variance:.4f}, expected about {expected:.3f}: "
-               "the estimate is (almost) not random. Check that z = mu + sigma * eps carries the noise.")
     passed("check_gradient_estimators")
 
 
