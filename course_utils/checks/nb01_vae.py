@@ -107,7 +107,8 @@ def check_reparameterize(reparameterize: Callable) -> None:
     z.sum().backward()
     expect(mu.grad is not None, "no gradient reaches mu: z must be computed as mu + sigma * eps.")
     expect(logvar.grad is not None and bool(logvar.grad.abs().sum() > 0),
-           "no gradient reaches logvar: sigma must be computed from logvar (σ = exp(½ log σ²)).")
+           "no gradient reaches logvar: z must be mu plus σ times the noise, with σ = exp(½ logvar) computed by "
+           "differentiable operations (torch.normal(mu, std) and .detach() cut this path).")
     expect_close("dz/dmu", mu.grad, torch.ones_like(mu), hint="z = mu + sigma * eps has dz/dmu = 1.")
     eps_times_sigma = (z - mu).detach()
     if close(logvar.grad, eps_times_sigma, rtol=1e-3):
@@ -214,14 +215,43 @@ def check_gradient_estimators(score_function_grad: Callable, reparam_grad: Calla
     square = lambda z: (z - c) ** 2  # noqa: E731
     true_grad = 2 * (mu - c)  # d/dmu [(mu - c)² + sigma²]
 
-    torch.manual_seed(0)
-    estimate = _estimates(score_function_grad, "score_function_grad", square, mu, sigma, 100_000)
-    wrong = {2 * true_grad: "f(z) is differentiated as well: the score-function surrogate must treat f(z) as a "
-                            "constant (detach it, and draw z without gradient).",
+    rsample_value = -true_grad * (0.5 + math.log(sigma * math.sqrt(2 * math.pi)))  # E[f'(z) log q(z)]
+    wrong = {rsample_value: "f(z) is differentiated as well, through a z drawn with gradient (rsample): the "
+                            "score-function surrogate treats f(z) as a constant and z as a fixed sample (draw it "
+                            "without gradient, .sample()).",
              0.0: "the estimate is 0: the gradient must come from ∂/∂μ log q(z) = (z − μ)/σ² with z held fixed; "
                   "draw z without gradient (Normal(...).sample(), not .rsample()) and weight log q(z) by f(z).",
              sigma ** 2 * true_grad: "the estimate is σ² times too small: ∂/∂μ log q(z) = (z − μ)/σ².",
              -true_grad: "the estimate has the wrong sign: the surrogate whose gradient is the estimator is +f(z) · log q(z)."}
+    # the spread of 10-sample estimates against what independent samples give: Var = Var_1 / 10
+    torch.manual_seed(1)
+    repeats, n = 150, 10
+    z = mu + sigma * torch.randn(2_000_000, generator=torch.Generator().manual_seed(2))
+    one_sample = {"score": (square(z) * (z - mu) / sigma ** 2).var().item(), "reparam": 4 * sigma ** 2}
+    for key, fn, name in (("score", score_function_grad, "score_function_grad"), ("reparam", reparam_grad, "reparam_grad")):
+        values = torch.stack([_estimates(fn, name, square, mu, sigma, n) for _ in range(repeats)])
+        variance, expected = values.var().item(), one_sample[key] / n
+        if key == "score":
+            expect(not close(values, torch.zeros_like(values), atol=1e-7), wrong[0.0])
+        expect(not close(values, values[:1].expand_as(values), atol=1e-7),
+               f"{name} returns the same estimate on every call: its samples are not fresh random draws (no "
+               "noise in z, or a seed set inside the function). Draw new samples on every call.")
+        if key == "score":
+            expect(variance > expected / 3,
+                   f"with {n} samples the variance of score_function_grad is {variance:.3f}, far below the "
+                   f"{expected:.3f} the score function has: it behaves like the pathwise estimator, which "
+                   "differentiates f. The score-function estimator uses only the values of f (detach f(z)), "
+                   "weighted by ∂/∂μ log q(z) for z drawn without gradient.")
+        expect(variance < 6 * expected,
+               f"with {n} samples the variance of {name} is {variance:.3f}, about that of a single sample "
+               f"({one_sample[key]:.3f}; {n} independent samples give {expected:.3f}): the samples are not "
+               "independent. Draw n_samples independent values, one per sample, not one shared by all.")
+        expect(variance > expected / 3,
+               f"with {n} samples the variance of {name} is {variance:.4f}, expected about {expected:.3f}: "
+               "the estimate is (almost) not random. Check that z = mu + sigma * eps carries the noise.")
+
+    torch.manual_seed(0)
+    estimate = _estimates(score_function_grad, "score_function_grad", square, mu, sigma, 100_000)
     for value, hint in wrong.items():
         if abs(estimate.item() - value) < 0.1 and abs(estimate.item() - true_grad) >= 0.1:
             raise CheckError(f"score_function_grad for f(z) = (z - 1)², mu = 0.3, sigma = 0.8 (100,000 samples) "
@@ -244,23 +274,6 @@ def check_gradient_estimators(score_function_grad: Callable, reparam_grad: Calla
                  hint="The score-function estimator must use only the values of f, never its derivative: "
                       "detach f(z) and differentiate log q(z) with respect to mu.")
 
-    # spread of 10-sample estimates against what independent samples give: Var = Var_1 / 10
-    torch.manual_seed(1)
-    repeats, n = 150, 10
-    z = mu + sigma * torch.randn(2_000_000, generator=torch.Generator().manual_seed(2))
-    one_sample = {"score": (square(z) * (z - mu) / sigma ** 2).var().item(), "reparam": 4 * sigma ** 2}
-    for key, fn, name in (("score", score_function_grad, "score_function_grad"), ("reparam", reparam_grad, "reparam_grad")):
-        values = torch.stack([_estimates(fn, name, square, mu, sigma, n) for _ in range(repeats)])
-        variance, expected = values.var().item(), one_sample[key] / n
-        expect(variance > 0, f"{name} returns the same estimate on every call: draw fresh samples each time "
-                             "(do not seed inside the function).")
-        expect(variance < 3 * expected,
-               f"with {n} samples the variance of {name} is {variance:.3f}, about that of a single sample "
-               f"({one_sample[key]:.3f}; {n} independent samples give {expected:.3f}): the samples are not "
-               "independent. Draw n_samples independent values, one per sample, not one shared by all.")
-        expect(variance > expected / 3,
-               f"with {n} samples the variance of {name} is {variance:.4f}, expected about {expected:.3f}: "
-               "the estimate is (almost) not random. Check that z = mu + sigma * eps carries the noise.")
     # the pathwise estimator on f(z) = z³, where E[f'(z)] = 3(mu² + sigma²) differs from f'(mu) = 3 mu²
     cube = lambda z: z ** 3  # noqa: E731
     true_cube = 3 * (mu ** 2 + sigma ** 2)

@@ -80,7 +80,11 @@ def check_condition_on_label(condition_on_label: Callable) -> None:
     expect_close("the label planes", got[:, 1:], expected[:, 1:],
                  hint="Plane k is all ones where the label is k and all zeros elsewhere: the one-hot vector "
                       "of each label, broadcast over the H × W positions.")
-    small = call(condition_on_label, torch.rand(2, 1, 5, 6), torch.tensor([0, 3]), num_classes=4)
+    try:
+        small = call(condition_on_label, torch.rand(2, 1, 5, 6), torch.tensor([0, 3]), num_classes=4)
+    except CheckError as err:
+        raise CheckError(f"{err}\ncondition_on_label failed on images [2, 1, 5, 6] with num_classes=4: use the "
+                         "num_classes argument, and the image's own H and W (not 28 × 28).") from None
     expect_tensor("condition_on_label(x [2, 1, 5, 6], labels, num_classes=4)", small, shape=(2, 5, 5, 6),
                   hint="Use the num_classes argument, and the image's own H and W.")
     passed("check_condition_on_label")
