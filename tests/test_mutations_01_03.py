@@ -446,7 +446,18 @@ class UnconditionalDecoderCVAE(CVAE):
         return self.decoder(z)
 
 
+class RenamedEncoderCVAE(CVAE):
+    def __init__(self, latent_dim=2, num_classes=10):
+        super().__init__(latent_dim, num_classes)
+        self.q = self.encoder
+        del self.encoder
+
+    def encode(self, x, y):
+        return self.q(condition_on_label(x, y))
+
+
 CVAE_MUTANTS = {
+    "no module self.encoder": RenamedEncoderCVAE,
     "same image for every label": LabelBlindDecoderCVAE,
     "the encoder ignores the label": LabelBlindEncoderCVAE,
     "decodes mu itself": MeanDecodingCVAE,
@@ -501,7 +512,7 @@ class OwnLayersCVAE(nn.Module):
     def __init__(self, latent_dim=2, num_classes=10):
         super().__init__()
         self.num_classes = num_classes
-        self.enc = ConvEncoder(latent_dim, extra_channels=num_classes)
+        self.encoder = ConvEncoder(latent_dim, extra_channels=num_classes)
         self.dec = nn.Sequential(nn.Linear(num_classes + latent_dim, 256), nn.ReLU(), nn.Linear(256, 512), nn.ReLU(),
                                  nn.Linear(512, 784), nn.Unflatten(1, (1, 28, 28)))
 
@@ -510,7 +521,7 @@ class OwnLayersCVAE(nn.Module):
 
     def forward(self, x, y):
         planes = torch.eye(self.num_classes)[y][:, :, None, None] * torch.ones_like(x)
-        mu, logvar = self.enc(torch.cat([x, planes], dim=1))
+        mu, logvar = self.encoder(torch.cat([x, planes], dim=1))
         return self.decode(Normal(mu, torch.exp(0.5 * logvar)).rsample(), y), mu, logvar
 
 

@@ -10,7 +10,8 @@ The mistakes each check names:
   ``num_classes`` ignored.
 * ``check_cvae``: the wrong layers (parameter count: the encoder needs 1 + 10 input channels, the
   decoder 2 + 10 inputs); an encoder or decoder that ignores the label; ``forward`` that decodes μ
-  instead of a sample, decodes with another label, or returns the wrong triple; no gradient to a layer.
+  instead of a sample, decodes with another label, or returns the wrong triple; no ``self.encoder``
+  (which ``encode_means`` uses) or one that is not the encoder of ``forward``; no gradient to a layer.
 * ``check_cvae_loss``: β ignored or applied to the reconstruction; the mean code μ decoded instead
   of a sample; sums over the batch; the reconstruction or KL of the wrong tensors; not a tuple.
 
@@ -148,6 +149,14 @@ def check_cvae(CVAE: type) -> None:
         raise CheckError("forward(x, y) should return decode(z, y) for z = reparameterize(mu, logvar) drawn from "
                          "the global random stream (seeded before the call), together with mu and logvar; the "
                          f"logits differ.{hint}")
+    encoder = getattr(model, "encoder", None)
+    expect(isinstance(encoder, nn.Module), "the CVAE has no module self.encoder: encode_means (in the class) and "
+                                           "the cells below call it, so build the encoder under that name.")
+    with torch.no_grad():
+        encoded = call(encoder, reference_condition(x, y), name="CVAE.encoder")
+    expect(isinstance(encoded, tuple) and len(encoded) == 2, "self.encoder should return (mu, logvar).")
+    expect_close("self.encoder(condition_on_label(x, y))[0]", encoded[0], mu_1,
+                 hint="self.encoder takes the image with its label planes and returns the (mu, logvar) of forward.")
     logits_1 = model(x, y)[0]
     logits_1.sum().backward()
     missing = [n for n, p in model.named_parameters() if p.grad is None]
