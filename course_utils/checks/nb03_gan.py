@@ -35,7 +35,7 @@ from ..losses import d_loss_bce, g_loss_nonsaturating, g_loss_saturating
 from ..models.gan import MLPDiscriminator, MLPGenerator
 from ..models.vae import transfer_parameters
 from ._core import (CheckError, call, close, count_parameters, expect, expect_close, expect_same_device,
-                    expect_tensor, parameter_shapes, passed, perturb)
+                    expect_tensor, parameter_shapes, passed, perturb, plant_gradients)
 
 _EXTREME = torch.tensor([[-30.0], [-120.0], [0.0], [5.0]])
 
@@ -246,15 +246,6 @@ def _changed(before: list[torch.Tensor], module: nn.Module) -> bool:
     return any(not torch.equal(a, b.detach()) for a, b in zip(before, module.parameters()))
 
 
-def _plant(module: nn.Module, seed: int) -> list[torch.Tensor]:
-    g = torch.Generator().manual_seed(seed)
-    stale = []
-    for p in module.parameters():
-        p.grad = torch.randn(p.shape, generator=g)
-        stale.append(p.grad.clone())
-    return stale
-
-
 def _call_with_hint(hint: str, fn: Callable, *args):
     try:
         return call(fn, *args)
@@ -309,7 +300,7 @@ def check_gan_steps(d_step: Callable, g_step: Callable) -> None:
             expected_d = d_loss_bce(real_logits, fake_logits)
             grads = torch.autograd.grad(expected_d, list(reference_D.parameters()))
             D_before, G_before = _params(D), _params(G)
-            stale = _plant(D, seed=call_number)
+            stale = plant_gradients(D, seed=call_number)
             for p in G.parameters():
                 p.grad = None
             out = _call_with_hint(extra, d_step, G, D, opt_d, real, g_inputs, d_loss_bce)
@@ -338,8 +329,8 @@ def check_gan_steps(d_step: Callable, g_step: Callable) -> None:
             expected_g = g_loss_nonsaturating(reference_D(reference_G(*g_inputs), *g_inputs[1:]))
             grads = torch.autograd.grad(expected_g, list(reference_G.parameters()))
             G_before, D_before = _params(G), _params(D)
-            stale = _plant(G, seed=100 + call_number)
-            _plant(D, seed=200 + call_number)
+            stale = plant_gradients(G, seed=100 + call_number)
+            plant_gradients(D, seed=200 + call_number)
             out = _call_with_hint(extra, g_step, G, D, opt_g, g_inputs, g_loss_nonsaturating)
             _expect_tensors("g_step", out, ("g_loss",))
             expect_close(f"g_loss returned by g_step {which}", out["g_loss"], expected_g,
