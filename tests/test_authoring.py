@@ -208,3 +208,8 @@ def test_every_exercise_is_checked_and_every_check_passed_in_the_stored_solution
 def test_command_line_check_reports_up_to_date(capsys):
     assert authoring.main(["--check"]) == 0
     assert "up to date" in capsys.readouterr().out
+
+
+def test_make_targets_run_the_tool():
+    makefile = (authoring.ROOT / "Makefile").read_text(encoding="utf-8")
+    assert "$(BIN)/python tools/authoring.py\n" in makefile and "$(BIN)/python tools/authoring.py --check" in makefile
