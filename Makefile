@@ -39,10 +39,10 @@ notebooks: $(STAMP)  ## both variants of every notebook, in smoke mode on the CP
 		--nbval-kernel-startup-timeout 120 notebooks/solutions notebooks/exercises
 
 skeletons: $(STAMP)  ## regenerate notebooks/exercises from notebooks/solutions
-	$(BIN)/python -m course_utils.authoring
+	$(BIN)/python tools/authoring.py
 
 check-skeletons: $(STAMP)
-	$(BIN)/python -m course_utils.authoring --check
+	$(BIN)/python tools/authoring.py --check
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)

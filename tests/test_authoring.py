@@ -1,11 +1,13 @@
+import pathlib
+
 import nbformat
 import pytest
 
-from course_utils import authoring
-from course_utils.authoring import (AuthoringError, build_all, build_skeleton, cells_expected_to_raise,
-                                    clear_solution, leaked_lines, normalize_solution, split_regions)
+from tools import authoring
+from tools.authoring import (AuthoringError, build_all, build_one, build_skeleton, cells_expected_to_raise,
+                             clear_solution, leaked_lines, normalize_solution, split_regions)
 
-SOLUTIONS = sorted(authoring.SOLUTIONS.glob("[0-9][0-9]_*.ipynb"))
+SOLUTIONS = authoring.solution_notebooks()
 
 
 def notebook(*cells):
@@ -97,6 +99,59 @@ def test_leaks_are_detected():
     assert leaked_lines(solution, build_skeleton(solution)) == []
 
 
+def cell_with_solution(line: str) -> tuple[str, str]:
+    return ("code", f"def f(mu, logvar):\n    ### BEGIN SOLUTION\n    {line}\n    ### END SOLUTION")
+
+
+@pytest.mark.parametrize("shown", [
+    "# HINT: std = torch.exp(0.5 * logvar)",                       # the line, as a comment
+    "    # HINT:   std=torch.exp( 0.5*logvar ); then add the noise",  # other spacing, more text
+    "# HINT: compute torch.exp(0.5 * logvar) first",                # the expression it assigns
+    "Use `torch.exp(0.5 * logvar)` for the standard deviation.",    # in Markdown
+])
+def test_solution_code_in_hints_comments_and_text_is_a_leak(shown):
+    solution = notebook(cell_with_solution("std = torch.exp(0.5 * logvar)"), ("markdown", "Text."))
+    skeleton = build_skeleton(solution)
+    skeleton.cells[1].source = shown
+    assert leaked_lines(solution, skeleton) == [shown.strip()]
+
+
+@pytest.mark.parametrize("shown", [
+    "# HINT: sigma = exp(logvar / 2); see torch.exp",    # the mathematics and the API
+    "my_std = torch.exp(0.5 * logvar_scaled)",           # another identifier that contains the expression
+    "return mu, logvar",                                 # short or names only: nothing given away
+])
+def test_pointers_and_names_are_no_leak(shown):
+    solution = notebook(cell_with_solution("std = torch.exp(0.5 * logvar)"), cell_with_solution("return mu, logvar"),
+                        ("markdown", "Text."))
+    skeleton = build_skeleton(solution)
+    skeleton.cells[2].source = shown
+    assert leaked_lines(solution, skeleton) == []
+
+
+def test_a_written_answer_in_the_skeleton_is_a_leak():
+    solution = notebook(("markdown", "**Q.** Why?\n### BEGIN SOLUTION\nBecause the KL term pulls codes to the prior."
+                                     "\n### END SOLUTION"), ("markdown", "Text."))
+    skeleton = build_skeleton(solution)
+    skeleton.cells[1].source = "What does the KL term do to the codes?"
+    assert leaked_lines(solution, skeleton) == []
+    skeleton.cells[1].source = "Because the KL term pulls codes to the prior."
+    assert leaked_lines(solution, skeleton) == ["Because the KL term pulls codes to the prior."]
+
+
+def test_the_generator_refuses_to_write_a_skeleton_that_shows_solution_code(tmp_path):
+    solutions, exercises = tmp_path / "solutions", tmp_path / "exercises"
+    solutions.mkdir()
+    leaky = notebook(("code", "def f(x):\n    # HINT: return x.pow(2).sum(dim=1)\n    ### BEGIN SOLUTION\n"
+                              "    return x.pow(2).sum(dim=1)\n    ### END SOLUTION"))
+    nbformat.write(leaky, solutions / "01_t.ipynb")
+    with pytest.raises(AuthoringError, match=r"(?s)01_t.ipynb: the skeleton would show solution code.*"
+                                             r"HINT: return x.pow\(2\)"):
+        build_all(solutions=solutions, exercises=exercises)
+    assert not exercises.exists()
+    assert authoring.main.__module__ == "tools.authoring"
+
+
 def test_build_all_writes_then_reports_nothing_stale(tmp_path):
     solutions, exercises = tmp_path / "solutions", tmp_path / "exercises"
     solutions.mkdir()
@@ -113,8 +168,16 @@ def test_there_are_solution_notebooks():
     assert [p.name for p in SOLUTIONS][:1] == ["01_vae_reparameterization.ipynb"]
 
 
-def test_skeletons_are_in_sync_with_solutions():
-    assert build_all(check=True) == [], "run `make skeletons` and commit the result"
+@pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.stem)
+def test_skeletons_are_in_sync_with_solutions(path):
+    assert build_one(path, check=True) == [], "run `make skeletons` and commit the result"
+
+
+def test_students_package_does_not_depend_on_the_authoring_tool():
+    import course_utils
+    package = pathlib.Path(course_utils.__file__).parent
+    assert not (package / "authoring.py").exists()
+    assert not [p for p in package.rglob("*.py") if "authoring" in p.read_text(encoding="utf-8")]
 
 
 @pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.stem)
@@ -145,3 +208,8 @@ def test_every_exercise_is_checked_and_every_check_passed_in_the_stored_solution
 def test_command_line_check_reports_up_to_date(capsys):
     assert authoring.main(["--check"]) == 0
     assert "up to date" in capsys.readouterr().out
+
+
+def test_make_targets_run_the_tool():
+    makefile = (authoring.ROOT / "Makefile").read_text(encoding="utf-8")
+    assert "$(BIN)/python tools/authoring.py\n" in makefile and "$(BIN)/python tools/authoring.py --check" in makefile

@@ -61,7 +61,7 @@ def test_kl_mistakes(wrong, message):
 
 
 @pytest.mark.parametrize("wrong, message", [
-    (lambda mu, lv: mu + lv.exp() * torch.randn_like(mu), "σ = exp\\(0.5 \\* logvar\\)"),
+    (lambda mu, lv: mu + lv.exp() * torch.randn_like(mu), "σ = exp\\(½ logvar\\)"),
     (lambda mu, lv: mu.detach() + (0.5 * lv).exp() * torch.randn_like(mu), "no gradient reaches mu"),
     (lambda mu, lv: mu + (0.5 * lv.detach()).exp() * torch.randn_like(mu), "no gradient reaches logvar"),
     (lambda mu, lv: (mu + (0.5 * lv).exp() * torch.randn_like(mu)).detach(), "does not require grad"),
@@ -183,8 +183,8 @@ class MeanDecodingCVAE(CVAE):
      "10 label planes"),
     (check_condition_on_label, (lambda x, y: torch.cat([x, torch.ones(len(x), 10, 28, 28)], 1),), "Plane k is all ones"),
     (check_cvae, (LabelBlindDecoderCVAE,), "same image for every label"),
-    (check_cvae, (MeanDecodingCVAE,), "sample z = reparameterize"),
-    (check_cvae_loss, (lambda m, x, y, beta=1.0: reference_cvae_loss(m, x, y), CVAE), "Pass beta on"),
+    (check_cvae, (MeanDecodingCVAE,), "decodes mu itself"),
+    (check_cvae_loss, (lambda m, x, y, beta=1.0: reference_cvae_loss(m, x, y), CVAE), "ignores beta"),
 ])
 def test_notebook_02_mistakes(check, args, message):
     with pytest.raises(CheckError, match=message):
@@ -207,21 +207,23 @@ def unstable_d_loss(real, fake):
 
 
 def leaky_d_step(G, D, opt_d, real, g_inputs, d_loss):
-    loss = d_loss(D(*real), D(G(*g_inputs), *g_inputs[1:]))  # fakes not detached
+    real_logits, fake_logits = D(*real), D(G(*g_inputs), *g_inputs[1:])  # fakes not detached
+    loss = d_loss(real_logits, fake_logits)
     opt_d.zero_grad()
     loss.backward()
     opt_d.step()
-    return {"d_loss": loss}
+    return {"d_loss": loss, "D(x)": torch.sigmoid(real_logits).mean(), "D(G(z))": torch.sigmoid(fake_logits).mean()}
 
 
 def label_blind_d_step(G, D, opt_d, real, g_inputs, d_loss):
     with torch.no_grad():
         fake = G(*g_inputs)
-    loss = d_loss(D(real[0]), D(fake))
+    real_logits, fake_logits = D(real[0]), D(fake)
+    loss = d_loss(real_logits, fake_logits)
     opt_d.zero_grad()
     loss.backward()
     opt_d.step()
-    return {"d_loss": loss}
+    return {"d_loss": loss, "D(x)": torch.sigmoid(real_logits).mean(), "D(G(z))": torch.sigmoid(fake_logits).mean()}
 
 
 def both_players_g_step(G, D, opt_g, g_inputs, g_loss):
@@ -251,3 +253,64 @@ def both_players_g_step(G, D, opt_g, g_inputs, g_loss):
 def test_notebook_03_mistakes(check, args, message):
     with pytest.raises(CheckError, match=message):
         check(*args)
+
+
+# --- behaviour helpers and the 01 → 02 conversion ----------------------------------------------------
+
+from course_utils.checks._core import columns_match, expect_same_device, perturb, plant_gradients  # noqa: E402
+from course_utils.models import VAE  # noqa: E402
+from course_utils.models.vae import as_reference_vae, encoder_parameter_layouts, transfer_parameters  # noqa: E402
+
+
+class RenamedDecoder(nn.Module):
+    """01's decoder written with other names, the last layer registered first."""
+
+    def __init__(self, latent_dim=2):
+        super().__init__()
+        self.out = nn.Linear(512, 784)
+        self.hidden = nn.ModuleList([nn.Linear(latent_dim, 256), nn.Linear(256, 512)])
+
+    def forward(self, z):
+        for layer in self.hidden:
+            z = torch.relu(layer(z))
+        return self.out(z).view(-1, 1, 28, 28)
+
+
+def test_transfer_parameters_matches_by_shape_and_behaviour():
+    torch.manual_seed(0)
+    source, target = RenamedDecoder(), MLPDecoder()
+    z = torch.randn(3, 2)
+    assert transfer_parameters(source, target, lambda: torch.allclose(target(z), source(z)))
+    assert torch.allclose(target(z), source(z))
+    assert not transfer_parameters(nn.Linear(3, 4), MLPDecoder())  # shapes differ
+    tied_a, tied_b = nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 4)), nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 4))
+    x = torch.randn(2, 4)
+    swapped = nn.Sequential(tied_a[1], tied_a[0])  # the same layers, registered in the other order
+    assert transfer_parameters(swapped, tied_b, lambda: torch.allclose(tied_b(x), tied_a(x)))
+
+
+def test_as_reference_vae_converts_a_vae_written_another_way():
+    torch.manual_seed(0)
+    from tests.test_mutations_01_03 import TwoHeadsEncoder
+    model = VAE(TwoHeadsEncoder(2), RenamedDecoder(2))
+    converted = as_reference_vae(model, 2)
+    x = torch.rand(4, 1, 28, 28)
+    with torch.no_grad():
+        for got, want in zip(converted.encoder(x), model.encoder(x)):
+            assert torch.allclose(got, want, atol=1e-6)
+    assert set(converted.state_dict()) == set(VAE(latent_dim=2).state_dict())
+    assert len(encoder_parameter_layouts(TwoHeadsEncoder(2), 2)) == 3
+    with pytest.raises(ValueError, match="the decoder does not compute"):
+        as_reference_vae(VAE(ConvEncoder(2), nn.Sequential(nn.Linear(2, 784), nn.Unflatten(1, (1, 28, 28)))), 2)
+
+
+def test_behaviour_helpers():
+    expect_same_device("f", lambda t: t * 2, torch.ones(3))
+    with pytest.raises(CheckError, match="creates a tensor on the CPU"):
+        expect_same_device("f", lambda t: t + torch.ones(3), torch.ones(3))
+    layer = perturb(nn.BatchNorm1d(4))
+    assert not torch.equal(layer.weight, torch.ones(4))
+    a = torch.randn(5, 3)
+    assert columns_match(a[:, [2, 0, 1]], a) and not columns_match(a + 1, a)
+    stale = plant_gradients(layer, seed=0)
+    assert torch.equal(layer.weight.grad, stale[0])

@@ -11,7 +11,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from course_utils import authoring
+from tools import authoring
 
 EXERCISES = sorted(authoring.EXERCISES.glob("[0-9][0-9]_*.ipynb"))
 needs_data = pytest.mark.skipif(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Callable
+import itertools
+import math
+from typing import Callable, Sequence
 
 import torch
 from torch import nn
@@ -100,3 +102,101 @@ class VAE(nn.Module):
         device = next(self.parameters()).device
         z = torch.randn(n, self.latent_dim, generator=generator).to(device)
         return torch.sigmoid(self.decoder(z))
+
+
+def transfer_parameters(source: nn.Module | Sequence[torch.Tensor], target: nn.Module,
+                        agree: Callable[[], bool] | None = None, max_tries: int = 720) -> bool:
+    """Copy ``source``'s parameters into ``target`` by shape, whatever their names.
+
+    Parameters of ``target`` are filled, in its own order, with the ``source`` parameters of the same
+    shape, taken in ``source``'s order first. With ``agree`` (a function that compares the two
+    modules' outputs), the other orders of equal-shaped parameters are tried too (at most
+    ``max_tries`` assignments) until ``agree()`` holds. This is how a network written another way
+    (other attribute names, ``nn.Sequential`` or explicit layers) is compared with, or converted to,
+    the course's reference network.
+
+    Returns:
+        True if the shapes match (and ``agree()`` held for one assignment); False otherwise, with the
+        in-order assignment left in ``target`` (when the shapes match) for further diagnosis.
+    """
+    src = list(source.parameters()) if isinstance(source, nn.Module) else list(source)
+    dst = list(target.parameters())
+    if sorted(tuple(p.shape) for p in src) != sorted(tuple(p.shape) for p in dst):
+        return False
+    groups: dict[tuple[int, ...], tuple[list[int], list[int]]] = {}
+    for i, p in enumerate(dst):
+        groups.setdefault(tuple(p.shape), ([], []))[0].append(i)
+    for i, p in enumerate(src):
+        groups[tuple(p.shape)][1].append(i)
+    orders = [list(itertools.islice(itertools.permutations(sources), math.factorial(min(len(sources), 6))))
+              for _, sources in groups.values()]
+
+    def load(choice) -> None:
+        with torch.no_grad():
+            for (targets, _), sources in zip(groups.values(), choice):
+                for t, s in zip(targets, sources):
+                    dst[t].copy_(src[s])
+
+    first = tuple(order[0] for order in orders)
+    for tries, choice in enumerate(itertools.product(*orders)):
+        if tries >= max_tries:
+            break
+        load(choice)
+        if agree is None or agree():
+            return True
+    load(first)
+    return False
+
+
+def encoder_parameter_layouts(encoder: nn.Module, latent_dim: int) -> list[list[torch.Tensor]]:
+    """The encoder's parameters as they are and, if it has two linear heads (one for mu, one for
+    logvar: ``[D, 288]`` weights and ``[D]`` biases) instead of one ``[2D, 288]`` layer, merged into one
+    head in both orders: the layouts to try against :class:`ConvEncoder`."""
+    params = list(encoder.parameters())
+    weights = [i for i, p in enumerate(params) if tuple(p.shape) == (latent_dim, 32 * 3 * 3)]
+    biases = [i for i, p in enumerate(params) if tuple(p.shape) == (latent_dim,)]
+    layouts = [params]
+    if len(weights) == 2 and len(biases) == 2:
+        rest = [p for i, p in enumerate(params) if i not in weights + biases]
+        for order in ((0, 1), (1, 0)):
+            layouts.append(rest + [torch.cat([params[weights[k]] for k in order]),
+                                   torch.cat([params[biases[k]] for k in order])])
+    return layouts
+
+
+def as_reference_vae(model: nn.Module, latent_dim: int = 2) -> "VAE":
+    """A copy of a trained VAE (any encoder/decoder with the architecture of :class:`ConvEncoder` and
+    :class:`MLPDecoder`, written in any style) as the course's :class:`VAE`, checked to compute the same
+    encoder means, log-variances and decoder logits on random inputs (notebook 01 saves it this way,
+    so that notebook 02 can load it whatever the layers were called).
+
+    ``model`` needs ``encoder(x) -> (mu, logvar)`` and ``decoder(z) -> logits``. Raises ``ValueError``
+    saying what differs if the architecture is not the reference one.
+    """
+    device = next(model.parameters()).device
+    reference = VAE(latent_dim=latent_dim).to(device)
+    generator = torch.Generator().manual_seed(0)
+    x = torch.rand(4, 1, 28, 28, generator=generator).to(device)
+    z = torch.randn(4, latent_dim, generator=generator).to(device)
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        mu, logvar = model.encoder(x)
+        logits = model.decoder(z)
+
+        def encoder_agrees() -> bool:
+            ref_mu, ref_logvar = reference.encoder(x)
+            return torch.allclose(ref_mu, mu, atol=1e-5) and torch.allclose(ref_logvar, logvar, atol=1e-5)
+
+        ok_encoder = any(transfer_parameters(params, reference.encoder, encoder_agrees)
+                         for params in encoder_parameter_layouts(model.encoder, latent_dim))
+        ok_decoder = transfer_parameters(model.decoder, reference.decoder,
+                                         lambda: torch.allclose(reference.decoder(z), logits.reshape(4, 1, 28, 28),
+                                                                atol=1e-5))
+    model.train(was_training)
+    if not (ok_encoder and ok_decoder):
+        part = "encoder" if not ok_encoder else "decoder"
+        raise ValueError(f"the {part} does not compute what the reference {part} of notebook 01 computes "
+                         f"(layers {[tuple(p.shape) for p in getattr(model, part).parameters()]}); "
+                         "build the architecture of the docstring, as check_encoder/check_decoder require.")
+    return reference

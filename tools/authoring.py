@@ -2,7 +2,7 @@
 
 ``notebooks/solutions/NN_topic.ipynb`` is written by hand. Solution code sits between nbgrader's
 markers (``### BEGIN SOLUTION`` / ``### END SOLUTION``), in code cells and in Markdown answer cells.
-``python -m course_utils.authoring`` (``make skeletons``) writes ``notebooks/exercises/NN_topic.ipynb``:
+``python tools/authoring.py`` (``make skeletons``) writes ``notebooks/exercises/NN_topic.ipynb``:
 
 * a code region becomes ``# TODO: your code here`` + ``raise NotImplementedError()``, at the region's
   indentation, so signatures, docstrings and ``# HINT`` comments around it stay;
@@ -12,8 +12,15 @@ markers (``### BEGIN SOLUTION`` / ``### END SOLUTION``), in code cells and in Ma
   uses a name that an unfinished exercise defines, directly or through another cell) is tagged
   ``raises-exception``, so nbval runs the skeleton and expects exactly those cells to fail.
 
+It refuses to write a skeleton that would show a line of solution code (a whole line, or the
+expression it assigns or returns, also when it is quoted in a ``# HINT``, a comment or Markdown), or
+a sentence of a written answer: the build stops with an :class:`AuthoringError` naming the notebook,
+the cell and the line, and writes nothing for that notebook.
+
 It also keeps the solutions' nbgrader metadata complete (solution cells and check cells), so the
 same files work with ``nbgrader generate_assignment``. ``--check`` only reports what is out of date.
+
+This is the instructors' tool: nothing in ``course_utils`` (what students import) depends on it.
 """
 
 from __future__ import annotations
@@ -31,6 +38,8 @@ CODE_STUB = ["# TODO: your code here", "raise NotImplementedError()"]
 TEXT_STUB = "YOUR ANSWER HERE"
 RAISES = "raises-exception"
 CHECK_CALL = re.compile(r"^\s*check_\w+\(", re.MULTILINE)
+
+MIN_FRAGMENT = 12  # characters (spaces removed): shorter solution fragments ("x + y") are not secrets
 
 ROOT = Path(__file__).resolve().parent.parent
 SOLUTIONS, EXERCISES = ROOT / "notebooks" / "solutions", ROOT / "notebooks" / "exercises"
@@ -229,17 +238,88 @@ def build_skeleton(solution: nbformat.NotebookNode) -> nbformat.NotebookNode:
     return skeleton
 
 
-def leaked_lines(solution: nbformat.NotebookNode, skeleton: nbformat.NotebookNode) -> list[str]:
-    """Solution lines (found nowhere else in the solution notebook) that appear in the skeleton."""
-    secret = {line for cell in solution.cells if has_solution(cell) for line in solution_lines(cell)}
+def _squeeze(line: str) -> str:
+    """A line without its comment marker and without whitespace (one space is kept between two words),
+    for comparing code fragments: ``x = f( a, b )  `` → ``x=f(a,b)``."""
+    tokens = re.findall(r"\w+|\S", line.strip().lstrip("#"))
+    return "".join(" " + t if i and _word(tokens[i - 1]) and _word(t)
+                   else t for i, t in enumerate(tokens))
+
+
+def _word(token: str) -> bool:
+    return bool(re.fullmatch(r"\w+", token))
+
+
+_ASSIGNED = re.compile(r"^(?:return|yield)\s+(?P<rhs>.+)$|^[\w\s,.()\[\]*]+?(?:[-+*/@]?=)(?!=)\s*(?P<value>.+)$")
+
+
+_NAMES = re.compile(r"[\w., ]+")  # names, attributes, tuples of them: nothing to give away
+
+
+def secret_fragments(solution: nbformat.NotebookNode) -> dict[str, str]:
+    """What a skeleton must not show, squeezed (no whitespace) → the solution line it comes from.
+
+    Every line of a solution region (comments and written answers included) and, for code, the
+    expression it assigns or returns (``z = mu + std * eps`` → ``mu + std * eps``), if at least
+    :data:`MIN_FRAGMENT` characters long. A fragment that is a whole line of the solution's *public*
+    code (outside the regions, comments aside) is no secret.
+    """
     public = set()
     for cell in solution.cells:
-        for is_solution, lines in split_regions(cell.source) if has_solution(cell) else [(False, cell.source.splitlines())]:
-            if not is_solution:
-                public.update(line.strip() for line in lines)
-    secret -= public
-    shown = {line.strip() for cell in skeleton.cells for line in cell.source.splitlines()}
-    return sorted(secret & shown)
+        if cell.cell_type != "code":
+            continue
+        runs = split_regions(cell.source) if has_solution(cell) else [(False, cell.source.splitlines())]
+        public.update(_squeeze(line) for is_solution, lines in runs if not is_solution for line in lines
+                      if not line.strip().startswith("#"))
+    secrets: dict[str, str] = {}
+    for cell in solution.cells:
+        if not has_solution(cell):
+            continue
+        for line in solution_lines(cell):
+            candidates = [line]
+            match = _ASSIGNED.match(line) if cell.cell_type == "code" and not line.startswith("#") else None
+            if match:
+                candidates.append(match.group("rhs") or match.group("value"))
+            for candidate in candidates:
+                squeezed = _squeeze(candidate)
+                if len(squeezed) >= MIN_FRAGMENT and squeezed not in public \
+                        and not (cell.cell_type == "code" and _NAMES.fullmatch(squeezed)):
+                    secrets.setdefault(squeezed, line)
+    return secrets
+
+
+def leaks(solution: nbformat.NotebookNode, skeleton: nbformat.NotebookNode) -> list[tuple[int, str, str]]:
+    """``(cell index, skeleton line, solution line)`` for every skeleton line that shows solution text:
+    a secret fragment (see :func:`secret_fragments`) that appears in it at identifier boundaries."""
+    secrets = secret_fragments(solution)
+    patterns = {fragment: re.compile((r"(?<![\w.])" if _word(fragment[0]) else "") + re.escape(fragment)
+                                     + (r"(?!\w)" if _word(fragment[-1]) else "")) for fragment in secrets}
+    found = []
+    for index, cell in enumerate(skeleton.cells):
+        for line in cell.source.splitlines():
+            squeezed = _squeeze(line)
+            for fragment, pattern in patterns.items():
+                if pattern.search(squeezed):
+                    found.append((index, line.strip(), secrets[fragment]))
+                    break
+    return found
+
+
+def leaked_lines(solution: nbformat.NotebookNode, skeleton: nbformat.NotebookNode) -> list[str]:
+    """The skeleton lines that show solution text (see :func:`leaks`), sorted."""
+    return sorted({line for _, line, _ in leaks(solution, skeleton)})
+
+
+def check_no_leaks(name: str, solution: nbformat.NotebookNode, skeleton: nbformat.NotebookNode) -> None:
+    """Raise :class:`AuthoringError` if the skeleton of ``name`` would show solution text."""
+    found = leaks(solution, skeleton)
+    if found:
+        details = "\n".join(f"  cell {index}: {line!r}\n    shows the solution line {source!r}"
+                            for index, line, source in found)
+        raise AuthoringError(
+            f"{name}: the skeleton would show solution code, so it was not written:\n{details}\n"
+            "Rewrite that hint, comment or text so that it points to the mathematics and the API to read "
+            "instead of the line to type (or move it into a solution region).")
 
 
 def render(nb: nbformat.NotebookNode) -> str:
@@ -248,31 +328,49 @@ def render(nb: nbformat.NotebookNode) -> str:
     return text if text.endswith("\n") else text + "\n"
 
 
+def build_one(path: Path, check: bool = False, exercises: Path = EXERCISES) -> list[str]:
+    """Regenerate the skeleton of one solution notebook (and the solution's nbgrader metadata); return
+    the files that were (with ``check``: that would be) rewritten. Raises :class:`AuthoringError`, and
+    writes nothing, if the skeleton would show solution text."""
+    stale = []
+    solution = nbformat.read(path, as_version=4)
+    skeleton = build_skeleton(solution)  # built before the metadata is normalised: that changes no source
+    check_no_leaks(path.name, solution, skeleton)
+    if normalize_solution(solution):
+        stale.append(str(path))
+        if not check:
+            path.write_text(render(solution), encoding="utf-8")
+    target = exercises / path.name
+    text = render(build_skeleton(solution))
+    if not target.exists() or target.read_text(encoding="utf-8") != text:
+        stale.append(str(target))
+        if not check:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text, encoding="utf-8")
+    return stale
+
+
+def solution_notebooks(solutions: Path = SOLUTIONS) -> list[Path]:
+    """The course's solution notebooks, ``NN_topic.ipynb``, in order."""
+    return sorted(solutions.glob("[0-9][0-9]_*.ipynb"))
+
+
 def build_all(check: bool = False, solutions: Path = SOLUTIONS, exercises: Path = EXERCISES) -> list[str]:
     """Regenerate every skeleton (and the solutions' nbgrader metadata). With ``check``, write
-    nothing and return the files that are out of date."""
-    stale = []
-    for path in sorted(solutions.glob("[0-9][0-9]_*.ipynb")):
-        solution = nbformat.read(path, as_version=4)
-        if normalize_solution(solution):
-            stale.append(str(path))
-            if not check:
-                path.write_text(render(solution), encoding="utf-8")
-        target = exercises / path.name
-        text = render(build_skeleton(solution))
-        if not target.exists() or target.read_text(encoding="utf-8") != text:
-            stale.append(str(target))
-            if not check:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_text(text, encoding="utf-8")
-    return stale
+    nothing and return the files that are out of date. A notebook whose skeleton would show solution
+    text stops the build with an :class:`AuthoringError` (the notebooks before it are written)."""
+    return [name for path in solution_notebooks(solutions) for name in build_one(path, check, exercises)]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="only report out-of-date files (exit 1 if any)")
     args = parser.parse_args(argv)
-    stale = build_all(check=args.check)
+    try:
+        stale = build_all(check=args.check)
+    except AuthoringError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     for path in stale:
         print(("out of date: " if args.check else "wrote ") + str(Path(path).relative_to(ROOT)))
     if args.check and stale:
