@@ -1,0 +1,283 @@
+"""Mutation tests for the checks of notebooks 04–06: the wrong answers students write must be rejected with a
+message that names the mistake, and correct answers written another way must pass."""
+
+import copy
+import random
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils import parametrizations
+
+from course_utils.checks import (CheckError, check_clip_weights, check_cycle_losses, check_cyclegan_step,
+                                 check_dc_discriminator, check_dc_generator, check_gan_iteration, check_gradient_penalty,
+                                 check_image_pool, check_lsgan_losses, check_patch_discriminator, check_power_iteration,
+                                 check_residual_block, check_resnet_generator, check_wgan_losses)
+from course_utils.losses import (clip_weights, cycle_loss, gradient_penalty, lsgan_d_loss, lsgan_g_loss, lsgan_loss,
+                                 wgan_critic_loss, wgan_generator_loss)
+from course_utils.models.cyclegan import ImagePool, PatchDiscriminator, ResnetBlock, ResnetGenerator
+from course_utils.models.dcgan import power_iteration
+from course_utils.training import cyclegan_step, gan_iteration
+
+
+def rejected(check, *args, match):
+    with pytest.raises(CheckError, match=match):
+        check(*args)
+
+
+# --- 04: the discriminator ---------------------------------------------------------------------------------------
+
+def make_discriminator(act=lambda x: F.leaky_relu(x, 0.2), norm_after_act=False, sigmoid=False, bias=True,
+                       sn_fn=parametrizations.spectral_norm, ignore_sn=False, last_norm=False):
+    class Discriminator(nn.Module):
+        def __init__(self, conv_dim=64, spectral_norm=False):
+            super().__init__()
+            sn = spectral_norm and not ignore_sn
+            widths = [3, conv_dim, 2 * conv_dim, 4 * conv_dim, 1]
+            self.convs = nn.ModuleList()
+            self.norms = nn.ModuleList()
+            for k in range(4):
+                conv = nn.Conv2d(widths[k], widths[k + 1], 5, stride=2, padding=2 if k < 3 else 1,
+                                 bias=bias or k == 3)
+                self.convs.append(sn_fn(conv) if sn else conv)
+                if k < 3 or last_norm:
+                    self.norms.append(nn.BatchNorm2d(widths[k + 1]))
+
+        def forward(self, x):
+            for k in range(3):
+                x = self.convs[k](x)
+                x = self.norms[k](act(x)) if norm_after_act else act(self.norms[k](x))
+            x = self.convs[3](x)
+            if last_norm:
+                x = self.norms[3](x)
+            x = x.flatten(1)
+            return torch.sigmoid(x) if sigmoid else x
+    return Discriminator
+
+
+class SequentialDiscriminator(nn.Module):
+    """A correct alternative: one nn.Sequential, LeakyReLU modules in place, bias-free convs before BatchNorm,
+    the old-style torch.nn.utils.spectral_norm."""
+
+    def __init__(self, conv_dim=64, spectral_norm=False):
+        super().__init__()
+        sn = torch.nn.utils.spectral_norm if spectral_norm else (lambda m: m)
+        c = conv_dim
+        self.net = nn.Sequential(
+            sn(nn.Conv2d(3, c, 5, 2, 2, bias=False)), nn.BatchNorm2d(c), nn.LeakyReLU(0.2, inplace=True),
+            sn(nn.Conv2d(c, 2 * c, 5, 2, 2, bias=False)), nn.BatchNorm2d(2 * c), nn.LeakyReLU(0.2, inplace=True),
+            sn(nn.Conv2d(2 * c, 4 * c, 5, 2, 2, bias=False)), nn.BatchNorm2d(4 * c), nn.LeakyReLU(0.2, inplace=True),
+            sn(nn.Conv2d(4 * c, 1, 5, 2, 1)), nn.Flatten())
+
+    def forward(self, x):
+        return self.net(x)
+
+
+@pytest.mark.parametrize("wrong, message", [
+    (make_discriminator(sigmoid=True), "double sigmoid|sigmoid"),
+    (make_discriminator(act=F.relu), "found ReLU where LeakyReLU\\(0.2\\) is asked"),
+    (make_discriminator(act=F.leaky_relu), "LeakyReLU\\(0.01\\), PyTorch's default slope"),
+    (make_discriminator(norm_after_act=True), "BatchNorm goes right after the conv, before the activation"),
+    (make_discriminator(ignore_sn=True), "have no spectral norm"),
+    (make_discriminator(sn_fn=lambda m: m), "spectral norm|σ"),
+    (make_discriminator(last_norm=True), "BatchNorm2d after the first three"),
+    (make_discriminator(act=torch.tanh), "tanh where LeakyReLU"),
+])
+def test_04_discriminator_mutants(wrong, message):
+    rejected(check_dc_discriminator, wrong, match=message)
+
+
+def test_04_discriminator_fake_spectral_norm_is_caught_by_its_effect():
+    def fake_sn(conv):                           # looks like spectral norm, but the conv uses the raw weight
+        conv.weight_orig = nn.Parameter(torch.zeros(1))
+        return conv
+    rejected(check_dc_discriminator, make_discriminator(sn_fn=fake_sn, bias=True), match="largest singular values|parameters")
+
+
+@pytest.mark.parametrize("right", [make_discriminator(), SequentialDiscriminator,
+                                   make_discriminator(bias=False, sn_fn=torch.nn.utils.spectral_norm)])
+def test_04_discriminator_alternatives(right, capsys):
+    check_dc_discriminator(right)
+    assert capsys.readouterr().out.startswith("✓ check_dc_discriminator passed")
+
+
+# --- 04: the generator -------------------------------------------------------------------------------------------
+
+def make_generator(act=F.relu, up="before", transposed=False, norm_after_act=False, out=torch.tanh, linear_act=True,
+                   channel_norm=False, upsample_module=False):
+    class Generator(nn.Module):
+        def __init__(self, noise_size=100, conv_dim=64, spectral_norm=False):
+            super().__init__()
+            sn = parametrizations.spectral_norm if spectral_norm else (lambda m: m)
+            self.c = c = conv_dim
+            self.linear = nn.Linear(noise_size, 4 * c * 16)
+            self.norm0 = nn.BatchNorm2d(4 * c) if channel_norm else nn.BatchNorm1d(4 * c * 16)
+            widths = [4 * c, 2 * c, c, 3]
+            if transposed:
+                self.convs = nn.ModuleList(sn(nn.ConvTranspose2d(widths[k], widths[k + 1], 5, 2, 2, output_padding=1))
+                                           for k in range(3))
+            else:
+                self.convs = nn.ModuleList(sn(nn.Conv2d(widths[k], widths[k + 1], 5, 1, 2)) for k in range(3))
+            self.norms = nn.ModuleList(nn.BatchNorm2d(widths[k + 1]) for k in range(2))
+            self.up = nn.Upsample(scale_factor=2) if upsample_module else (lambda t: F.interpolate(t, scale_factor=2))
+
+        def block(self, k, x):
+            if transposed:
+                return self.convs[k](x)
+            if up == "before":
+                return self.convs[k](self.up(x))
+            return self.up(self.convs[k](x))
+
+        def forward(self, z):
+            x = self.linear(z)
+            if channel_norm:
+                x = self.norm0(x.view(-1, 4 * self.c, 4, 4))
+            else:
+                x = self.norm0(x).view(-1, 4 * self.c, 4, 4)
+            x = act(x) if linear_act else x
+            for k in range(2):
+                x = self.block(k, x)
+                x = self.norms[k](act(x)) if norm_after_act else act(self.norms[k](x))
+            return out(self.block(2, x))
+    return Generator
+
+
+@pytest.mark.parametrize("wrong, message", [
+    (make_generator(transposed=True), "uses ConvTranspose2d"),
+    (make_generator(up="after"), "upsample ×2 first, then convolve"),
+    (make_generator(norm_after_act=True), "BatchNorm goes right after the conv"),
+    (make_generator(act=lambda x: F.leaky_relu(x, 0.2)), "found LeakyReLU\\(0.2\\) where ReLU is asked"),
+    (make_generator(out=lambda x: x), "end with tanh"),
+    (make_generator(out=torch.sigmoid), "sigmoid"),
+    (make_generator(linear_act=False), "between the linear block and the first conv: found no activation"),
+])
+def test_04_generator_mutants(wrong, message):
+    rejected(check_dc_generator, wrong, match=message)
+
+
+@pytest.mark.parametrize("right", [make_generator(), make_generator(channel_norm=True, upsample_module=True)])
+def test_04_generator_alternatives(right, capsys):
+    check_dc_generator(right)
+    assert capsys.readouterr().out.startswith("✓ check_dc_generator passed")
+
+
+# --- 04: LSGAN losses --------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("d_loss, g_loss, message", [
+    (lambda r, f: 2 * lsgan_d_loss(r, f), lsgan_g_loss, "twice"),
+    (lambda r, f: lsgan_d_loss(f, r), lsgan_g_loss, "swapped"),
+    (lambda r, f: lsgan_d_loss(torch.sigmoid(r), torch.sigmoid(f)), lsgan_g_loss, "applies a sigmoid"),
+    (lambda r, f: 0.5 * ((r - 1) ** 2).sum() + 0.5 * (f ** 2).sum(), lsgan_g_loss, "sum over the batch"),
+    (lambda r, f: lsgan_d_loss(r, f).item(), lsgan_g_loss, "should be a torch.Tensor"),
+    (lambda r, f: lsgan_d_loss(r.detach(), f.detach()), lsgan_g_loss, "no gradient"),
+    (lsgan_d_loss, lambda f: 0.5 * (f ** 2).mean(), "towards the fake target"),
+    (lsgan_d_loss, lambda f: ((f - 1) ** 2).mean(), "twice"),
+    (lsgan_d_loss, lambda f: 0.5 * ((f - 1) ** 2).sum(), "sum over the batch"),
+])
+def test_04_lsgan_mutants(d_loss, g_loss, message):
+    rejected(check_lsgan_losses, d_loss, g_loss, match=message)
+
+
+@pytest.mark.parametrize("d_loss, g_loss", [
+    (lambda r, f: 0.5 * F.mse_loss(r, torch.ones_like(r)) + 0.5 * F.mse_loss(f, torch.zeros_like(f)),
+     lambda f: 0.5 * F.mse_loss(f, torch.ones_like(f))),
+    (lambda r, f: 0.5 * ((r - 1) ** 2).mean() + 0.5 * ((f + 1) ** 2).mean(), lambda f: 0.5 * (f ** 2).mean()),
+])
+def test_04_lsgan_alternatives(d_loss, g_loss, capsys):
+    check_lsgan_losses(d_loss, g_loss)
+    assert capsys.readouterr().out == "✓ check_lsgan_losses passed\n"
+
+
+# --- 04: power iteration -----------------------------------------------------------------------------------------
+
+def power_no_reshape(W, iterations=50):
+    u = F.normalize(torch.randn(W.shape[0]), dim=0)
+    for _ in range(iterations):
+        v = F.normalize(W.t() @ u, dim=0)
+        u = F.normalize(W @ v, dim=0)
+    return u @ W @ v
+
+
+def power_squared(W, iterations=50):
+    W = W.reshape(W.shape[0], -1)
+    u = F.normalize(torch.randn(W.shape[0]), dim=0)
+    for _ in range(iterations):
+        u = F.normalize(W @ (W.t() @ u), dim=0)
+    return u @ W @ W.t() @ u
+
+
+@pytest.mark.parametrize("wrong, message", [
+    (lambda W, it: torch.linalg.matrix_norm(W.reshape(W.shape[0], -1), 2), "cannot have converged"),
+    (lambda W, it: torch.linalg.svdvals(W.reshape(W.shape[0], -1))[0], "cannot have converged"),
+    (lambda W, it: torch.linalg.matrix_norm(W.reshape(W.shape[0], -1), "fro"), "Frobenius"),
+    (power_squared, "σ²"),
+    (power_no_reshape, "reshape it to \\[out_channels, -1\\]"),
+    (lambda W, it: float(power_iteration(W, it)), "returned a float"),
+    (lambda W, it: power_iteration(W, 1), "σ of"),
+    (lambda W, it: power_iteration(W, 1000), "cannot have converged"),
+])
+def test_04_power_iteration_mutants(wrong, message):
+    rejected(check_power_iteration, wrong, match=message)
+
+
+def power_with_mv(W, iterations=50):
+    W = W.flatten(1)
+    v = torch.ones(W.shape[1]) / W.shape[1] ** 0.5
+    for _ in range(iterations):
+        u = torch.mv(W, v)
+        u = u / u.norm()
+        v = torch.mv(W.T, u)
+        v = v / v.norm()
+    return torch.dot(u, torch.mv(W, v))
+
+
+@pytest.mark.parametrize("right", [power_iteration, power_with_mv])
+def test_04_power_iteration_alternatives(right, capsys):
+    check_power_iteration(right)
+    assert capsys.readouterr().out.startswith("✓ check_power_iteration passed")
+
+
+# --- 04: the iteration with d_train_iters ------------------------------------------------------------------------
+
+def make_iteration(reuse_batch=False, zero_d=True, zero_g=True, detach=True, g_on_detached=False, floats=False,
+                   set_to_none=True):
+    def iteration(G, D, opt_g, opt_d, batches, noise, d_loss, g_loss, d_train_iters=1):
+        x = next(batches)[0] if reuse_batch else None
+        for _ in range(d_train_iters):
+            if not reuse_batch:
+                x = next(batches)[0]
+            fake = G(*noise(len(x)))
+            if detach:
+                fake = fake.detach()
+            loss_d = d_loss(D(x), D(fake))
+            if zero_d:
+                opt_d.zero_grad(set_to_none=set_to_none)
+            loss_d.backward()
+            opt_d.step()
+        if zero_g:
+            opt_g.zero_grad(set_to_none=set_to_none)
+        loss_g = g_loss(D(fake if g_on_detached else G(*noise(len(x)))))
+        if loss_g.requires_grad:
+            loss_g.backward()
+        opt_g.step()
+        return {"d_loss": loss_d.item(), "g_loss": loss_g.item()} if floats else {"d_loss": loss_d, "g_loss": loss_g}
+    return iteration
+
+
+@pytest.mark.parametrize("wrong, message", [
+    (make_iteration(reuse_batch=True), "fresh batch"),
+    (make_iteration(zero_d=False), "opt_d.zero_grad"),
+    (make_iteration(zero_g=False), "opt_g.zero_grad"),
+    (make_iteration(detach=False), "sent gradients into G"),
+    (make_iteration(g_on_detached=True), "G has no gradient"),
+    (make_iteration(floats=True), "not .item\\(\\) floats"),
+])
+def test_04_iteration_mutants(wrong, message):
+    rejected(check_gan_iteration, wrong, match=message)
+
+
+@pytest.mark.parametrize("right", [gan_iteration, make_iteration(set_to_none=False)])
+def test_04_iteration_alternatives(right, capsys):
+    check_gan_iteration(right)
+    assert capsys.readouterr().out == "✓ check_gan_iteration passed\n"
