@@ -124,12 +124,12 @@ def no_detach_iteration(G, D, opt_g, opt_d, batches, noise, d_loss, g_loss, d_tr
     (check_dc_discriminator, NoBatchNormD, "BatchNorm2d after the first three"),
     (check_dc_discriminator, SigmoidD, "sigmoid"),
     (check_dc_discriminator, lambda c, sn: DCDiscriminator(c, False), "spectral norm"),
-    (check_dc_generator, TransposedG, "not ConvTranspose2d"),
+    (check_dc_generator, TransposedG, "uses ConvTranspose2d"),
     (check_dc_generator, lambda n, c, sn: DCGenerator(n, c, False), "spectral norm"),
     (check_power_iteration, lambda W, it: torch.linalg.matrix_norm(W.reshape(W.shape[0], -1), "fro"), "Frobenius"),
     (check_power_iteration, lambda W, it: power_iteration(W, 1), "σ of"),
     (check_gan_iteration, reused_batch_iteration, "fresh batch"),
-    (check_gan_iteration, no_detach_iteration, "weights differ"),
+    (check_gan_iteration, no_detach_iteration, "sent gradients into G"),
 ])
 def test_04_mistakes(check, wrong, message):
     with pytest.raises(CheckError, match=message):
@@ -141,7 +141,7 @@ def test_04_mistakes(check, wrong, message):
     (lambda r, f: lsgan_d_loss(f, r), lsgan_g_loss, "swapped"),
     (lambda r, f: lsgan_d_loss(torch.sigmoid(r), torch.sigmoid(f)), lsgan_g_loss, "sigmoid"),
     (lsgan_d_loss, lambda f: ((f - 1) ** 2).mean(), "twice"),
-    (lsgan_d_loss, lambda f: 0.5 * (f ** 2).mean(), "g_loss is wrong"),
+    (lsgan_d_loss, lambda f: 0.5 * (f ** 2).mean(), "towards the fake target"),
 ])
 def test_lsgan_mistakes(d_loss, g_loss, message):
     with pytest.raises(CheckError, match=message):

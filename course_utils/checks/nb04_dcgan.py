@@ -359,7 +359,7 @@ def check_gan_iteration(gan_iteration_fn: Callable) -> None:
         def batches(source):
             for x in source:
                 taken.append(x)
-                yield (x, torch.zeros(len(x), dtype=torch.long))        # (images, labels), as a DataLoader gives
+                yield (x,)                                   # a one-tensor dataset's batch, as in the notebook
 
         def noise(n):
             return (torch.randn(n, 4),)
@@ -382,7 +382,7 @@ def check_gan_iteration(gan_iteration_fn: Callable) -> None:
         opt_g, opt_d = torch.optim.SGD(G.parameters(), 0.1), torch.optim.SGD(D.parameters(), 0.1)
         ref_opts = torch.optim.SGD(G_ref.parameters(), 0.1), torch.optim.SGD(D_ref.parameters(), 0.1)
         watch_g, watch_d = Watch(opt_g, before_g_step), Watch(opt_d, before_d_step)
-        source, ref_source = batches(data), iter([(x, torch.zeros(len(x))) for x in data])
+        source, ref_source = batches(data), iter([(x,) for x in data])
         try:
             for call_number in (1, 2):
                 plant([*G.parameters(), *D.parameters()])
