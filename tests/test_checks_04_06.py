@@ -199,10 +199,10 @@ def penalty_channel_norm(critic, real, fake, weight=10.0):
     (check_clip_weights, (clip_by_copy,), "in place"),
     (check_clip_weights, (lambda m, clip=0.01: clip_weights(m, 0.01),), "use the clip argument"),
     (check_gradient_penalty, (penalty_squared_norm,), "squared norm"),
-    (check_gradient_penalty, (penalty_without_graph,), "create_graph=True"),
+    (check_gradient_penalty, (penalty_without_graph,), "create_graph"),
     (check_gradient_penalty, (penalty_at_real,), "real samples only"),
-    (check_gradient_penalty, (penalty_one_epsilon,), "per sample"),
-    (check_gradient_penalty, (penalty_channel_norm,), "Flatten"),
+    (check_gradient_penalty, (penalty_one_epsilon,), "same ε"),
+    (check_gradient_penalty, (penalty_channel_norm,), "flatten"),
     (check_gradient_penalty, (lambda c, r, f, weight=10.0: gradient_penalty(c, r, f, 1.0),), "weight"),
 ])
 def test_05_mistakes(check, args, message):

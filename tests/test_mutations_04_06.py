@@ -281,3 +281,151 @@ def test_04_iteration_mutants(wrong, message):
 def test_04_iteration_alternatives(right, capsys):
     check_gan_iteration(right)
     assert capsys.readouterr().out == "✓ check_gan_iteration passed\n"
+
+
+# --- 05: the Wasserstein losses ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("critic, generator, message", [
+    (lambda r, f: r.mean() - f.mean(), wgan_generator_loss, "critic_loss has the wrong sign"),
+    (lambda r, f: torch.sigmoid(f).mean() - torch.sigmoid(r).mean(), wgan_generator_loss, "sigmoid or a log"),
+    (lambda r, f: F.binary_cross_entropy_with_logits(r, torch.ones_like(r))
+     + F.binary_cross_entropy_with_logits(f, torch.zeros_like(f)), wgan_generator_loss, "sigmoid or a log|critic_loss"),
+    (lambda r, f: f.sum() - r.sum(), wgan_generator_loss, "sums over the batch"),
+    (lambda r, f: (f.mean() - r.mean()).item(), wgan_generator_loss, "should be a torch.Tensor"),
+    (lambda r, f: (f.mean() - r.mean()).detach(), wgan_generator_loss, "passes no gradient"),
+    (wgan_critic_loss, lambda f: f.mean(), "generator_loss has the wrong sign"),
+    (wgan_critic_loss, lambda f: F.binary_cross_entropy_with_logits(f, torch.ones_like(f)), "a sigmoid and a log"),
+    (wgan_critic_loss, lambda f: -f.sum(), "generator_loss sums"),
+])
+def test_05_loss_mutants(critic, generator, message):
+    rejected(check_wgan_losses, critic, generator, match=message)
+
+
+@pytest.mark.parametrize("critic, generator", [
+    (lambda r, f: (f - r).mean(), lambda f: torch.mean(-f)),
+    (lambda r, f: torch.mean(f) + torch.mean(-r), lambda f: -1.0 * f.mean(dim=0).squeeze()),
+])
+def test_05_loss_alternatives(critic, generator, capsys):
+    check_wgan_losses(critic, generator)
+    assert capsys.readouterr().out == "✓ check_wgan_losses passed\n"
+
+
+# --- 05: weight clipping -----------------------------------------------------------------------------------------
+
+def clip_by_copy(module, clip=0.01):
+    for name, p in list(module.named_parameters()):
+        parent = module
+        *path, leaf = name.split(".")
+        for part in path:
+            parent = getattr(parent, part)
+        setattr(parent, leaf, nn.Parameter(p.detach().clamp(-clip, clip)))
+
+
+def clip_without_no_grad(module, clip=0.01):
+    for p in module.parameters():
+        p.clamp_(-clip, clip)
+
+
+def clip_weights_only(module, clip=0.01):
+    with torch.no_grad():
+        for name, p in module.named_parameters():
+            if name.endswith("weight"):
+                p.clamp_(-clip, clip)
+
+
+def clip_top_level(module, clip=0.01):
+    with torch.no_grad():
+        for layer in module.children():
+            for p in layer.parameters(recurse=False):
+                p.clamp_(-clip, clip)
+        for p in module.parameters(recurse=False):
+            p.clamp_(-clip, clip)
+
+
+def clip_gradients(module, clip=0.01):
+    torch.nn.utils.clip_grad_value_(module.parameters(), clip)
+
+
+def clip_positive(module, clip=0.01):
+    with torch.no_grad():
+        for p in module.parameters():
+            p.clamp_(0, clip)
+
+
+@pytest.mark.parametrize("wrong, message", [
+    (clip_by_copy, "in place"),
+    (clip_without_no_grad, "torch.no_grad"),
+    (lambda m, clip=0.01: clip_weights(m, 0.01), "use the clip argument"),
+    (clip_weights_only, "a bias"),
+    (clip_top_level, "nested layer's weight"),
+    (clip_gradients, "not their .grad"),
+    (clip_positive, "symmetric"),
+])
+def test_05_clip_mutants(wrong, message):
+    rejected(check_clip_weights, wrong, match=message)
+
+
+def clip_with_data(module, clip=0.01):
+    for p in module.parameters():
+        p.data = p.data.clamp(-clip, clip)
+
+
+def clip_with_copy(module, clip=0.01):
+    with torch.no_grad():
+        for p in module.parameters():
+            p.copy_(torch.clamp(p, min=-clip, max=clip))
+
+
+@pytest.mark.parametrize("right", [clip_weights, clip_with_data, clip_with_copy])
+def test_05_clip_alternatives(right, capsys):
+    check_clip_weights(right)
+    assert capsys.readouterr().out == "✓ check_clip_weights passed\n"
+
+
+# --- 05: the gradient penalty ------------------------------------------------------------------------------------
+
+def make_penalty(eps_shape="sample", point="mix", norm="flat", squared=False, graph=True, one_sided=False,
+                 weight_used=True, reduce="mean", eps_dist="uniform"):
+    def penalty(critic, real, fake, weight=10.0):
+        shape = {"sample": (real.shape[0], *([1] * (real.dim() - 1))), "element": real.shape, "batch": ()}[eps_shape]
+        eps = torch.rand(shape) if eps_dist == "uniform" else torch.randn(shape)
+        x = {"mix": eps * real + (1 - eps) * fake, "real": real.clone()}[point].requires_grad_(True)
+        (grad,) = torch.autograd.grad(critic(x).sum(), x, create_graph=graph)
+        n = grad.flatten(1).norm(2, dim=1) if norm == "flat" else grad.norm(2, dim=1)
+        gap = (n ** 2 if squared else n) - 1
+        gap = gap.clamp_min(0) if one_sided else gap
+        value = getattr(gap.pow(2), reduce)()
+        return (weight if weight_used else 10.0) * value
+    return penalty
+
+
+@pytest.mark.parametrize("wrong, message", [
+    (make_penalty(eps_shape="element"), "one ε per element"),
+    (make_penalty(eps_shape="batch"), "same ε"),
+    (make_penalty(point="real"), "real samples only"),
+    (make_penalty(eps_dist="normal"), "torch.rand, not torch.randn"),
+    (make_penalty(squared=True), "squared norm"),
+    (make_penalty(norm="channel"), "over dim=1 only"),
+    (make_penalty(graph=False), "create_graph"),
+    (make_penalty(one_sided=True), "two-sided"),
+    (make_penalty(weight_used=False), "weight argument"),
+    (make_penalty(reduce="sum"), "sums over the batch"),
+    (lambda c, r, f, weight=10.0: gradient_penalty(c, r, f, 1.0), "lacks its weight"),
+])
+def test_05_penalty_mutants(wrong, message):
+    rejected(check_gradient_penalty, wrong, match=message)
+
+
+def penalty_with_distributions(critic, real, fake, weight=10.0):
+    eps = torch.distributions.Uniform(0.0, 1.0).sample((real.size(0), 1, 1, 1)[:real.dim()])
+    x_hat = torch.lerp(fake, real, eps).detach().requires_grad_()
+    scores = critic(x_hat)
+    (grad,) = torch.autograd.grad(scores, x_hat, grad_outputs=torch.ones_like(scores), create_graph=True)
+    return weight * ((torch.linalg.vector_norm(grad.reshape(len(grad), -1), dim=1) - 1) ** 2).mean()
+
+
+@pytest.mark.parametrize("right", [gradient_penalty, penalty_with_distributions,
+                                   make_penalty()])
+def test_05_penalty_alternatives(right, capsys):
+    check_gradient_penalty(right)
+    assert capsys.readouterr().out.startswith("✓ check_gradient_penalty passed")
