@@ -299,11 +299,11 @@ def step_bce(model, opt_g, opt_d, real_a, real_b, pool_a, pool_b, lambda_cycle=1
 
 @pytest.mark.parametrize("check, args, message", [
     (check_residual_block, (NoSkipBlock,), "skip connection"),
-    (check_residual_block, (ZeroPadBlock,), "ReflectionPad2d"),
-    (check_residual_block, (BatchNormBlock,), "different output"),
+    (check_residual_block, (ZeroPadBlock,), "zero padding"),
+    (check_residual_block, (BatchNormBlock,), "BatchNorm"),
     (check_resnet_generator, (UpsamplingGenerator,), "parameters, expected"),
     (check_patch_discriminator, (lambda ndf, n: PatchDiscriminator(ndf=ndf, n_layers=2), receptive_field), "parameters"),
-    (check_patch_discriminator, (ReluPatchGAN, receptive_field), "different output"),
+    (check_patch_discriminator, (ReluPatchGAN, receptive_field), "found ReLU where LeakyReLU\\(0.2\\) is asked"),
     (check_patch_discriminator, (lambda ndf, n: PatchDiscriminator(ndf=ndf, n_layers=n),
                                  lambda layers: sum(k for k, _ in layers)), "receptive_field for"),
     (check_cycle_losses, (identity_swapped,), "identity feeds"),
