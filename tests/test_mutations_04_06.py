@@ -429,3 +429,340 @@ def penalty_with_distributions(critic, real, fake, weight=10.0):
 def test_05_penalty_alternatives(right, capsys):
     check_gradient_penalty(right)
     assert capsys.readouterr().out.startswith("✓ check_gradient_penalty passed")
+
+
+# --- 06: the residual block --------------------------------------------------------------------------------------
+
+def make_block(pad="reflect", norm="instance", relu_end=False, skip=True, relu_after=False, affine=False):
+    class Block(nn.Module):
+        def __init__(self, dim):
+            super().__init__()
+            self.c1, self.c2 = nn.Conv2d(dim, dim, 3), nn.Conv2d(dim, dim, 3)
+            make = {"instance": lambda: nn.InstanceNorm2d(dim, affine=affine),
+                    "batch": lambda: nn.BatchNorm2d(dim, affine=False), "none": lambda: nn.Identity()}[norm]
+            self.n1, self.n2 = make(), make()
+
+        def forward(self, x):
+            h = F.relu(self.n1(self.c1(F.pad(x, (1, 1, 1, 1), mode=pad))))
+            h = self.n2(self.c2(F.pad(h, (1, 1, 1, 1), mode=pad)))
+            h = F.relu(h) if relu_end else h
+            out = x + h if skip else h
+            return F.relu(out) if relu_after else out
+    return Block
+
+
+@pytest.mark.parametrize("wrong, message", [
+    (make_block(skip=False), "skip connection"),
+    (make_block(relu_after=True), "ReLU after the addition"),
+    (make_block(pad="constant"), "zero padding"),
+    (make_block(norm="batch"), "BatchNorm"),
+    (make_block(relu_end=True), "ReLU at the end of the residual branch"),
+    (make_block(affine=True), "affine=False"),
+])
+def test_06_block_mutants(wrong, message):
+    rejected(check_residual_block, wrong, match=message)
+
+
+class ReflectConvBlock(nn.Module):
+    """A correct alternative: the convs pad by reflection themselves."""
+
+    def __init__(self, dim):
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(dim, dim, 3, padding=1, padding_mode="reflect"), nn.InstanceNorm2d(dim),
+                                  nn.ReLU(), nn.Conv2d(dim, dim, 3, padding=1, padding_mode="reflect"),
+                                  nn.InstanceNorm2d(dim))
+
+    def forward(self, x):
+        return self.body(x) + x
+
+
+@pytest.mark.parametrize("right", [ResnetBlock, make_block(), ReflectConvBlock])
+def test_06_block_alternatives(right, capsys):
+    check_residual_block(right)
+    assert capsys.readouterr().out == "✓ check_residual_block passed\n"
+
+
+# --- 06: the ResNet generator ------------------------------------------------------------------------------------
+
+def make_resnet(stem_pad="reflect", down_norm=True, up="transposed", tanh=True, block=ResnetBlock, n_extra=0):
+    class Generator(nn.Module):
+        def __init__(self, ngf=64, n_blocks=9):
+            super().__init__()
+            stem = ([nn.ReflectionPad2d(3), nn.Conv2d(3, ngf, 7)] if stem_pad == "reflect"
+                    else [nn.Conv2d(3, ngf, 7, padding=3)])
+            layers = [*stem, nn.InstanceNorm2d(ngf), nn.ReLU(True)]
+            for mult in (1, 2):
+                layers += [nn.Conv2d(ngf * mult, ngf * mult * 2, 3, stride=2, padding=1),
+                           *([nn.InstanceNorm2d(ngf * mult * 2)] if down_norm else []), nn.ReLU(True)]
+            layers += [block(ngf * 4) for _ in range(n_blocks + n_extra)]
+            for mult in (4, 2):
+                if up == "transposed":
+                    layers.append(nn.ConvTranspose2d(ngf * mult, ngf * mult // 2, 3, 2, padding=1, output_padding=1))
+                else:
+                    layers += [nn.Upsample(scale_factor=2), nn.Conv2d(ngf * mult, ngf * mult // 2, 3, padding=1)]
+                layers += [nn.InstanceNorm2d(ngf * mult // 2), nn.ReLU(True)]
+            layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, 3, 7), *([nn.Tanh()] if tanh else [])]
+            self.model = nn.Sequential(*layers)
+
+        def forward(self, x):
+            return self.model(x)
+    return Generator
+
+
+@pytest.mark.parametrize("wrong, message", [
+    (make_resnet(n_extra=-2), "parameters, expected"),
+    (make_resnet(up="upsample"), "is \\('Conv2d'.*expected \\('ConvTranspose2d'"),
+    (make_resnet(stem_pad="zero"), "the input of conv 1 .* padding before it"),
+    (make_resnet(down_norm=False), "the input of conv 3 .* differs"),
+    (make_resnet(tanh=False), "end with tanh"),
+    (make_resnet(block=make_block(norm="batch")), "BatchNorm"),
+])
+def test_06_generator_mutants(wrong, message):
+    rejected(check_resnet_generator, wrong, match=message)
+
+
+@pytest.mark.parametrize("right", [make_resnet(), make_resnet(block=ReflectConvBlock)])
+def test_06_generator_alternatives(right, capsys):
+    check_resnet_generator(right)
+    assert capsys.readouterr().out.startswith("✓ check_resnet_generator passed (ngf=64, 9 blocks: 11,378,179")
+
+
+# --- 06: the PatchGAN and its receptive field --------------------------------------------------------------------
+
+def make_patchgan(act=lambda: nn.LeakyReLU(0.2, True), first_norm=False, norm=nn.InstanceNorm2d, norm_after=False,
+                  sigmoid=False, last_stride=1):
+    class PatchGAN(nn.Module):
+        def __init__(self, ndf=64, n_layers=3):
+            super().__init__()
+            layers = [nn.Conv2d(3, ndf, 4, 2, 1), *([norm(ndf)] if first_norm else []), act()]
+            channels = ndf
+            for n in range(1, n_layers + 1):
+                out = ndf * min(2 ** n, 8)
+                pair = [norm(out), act()] if not norm_after else [act(), norm(out)]
+                layers += [nn.Conv2d(channels, out, 4, 2 if n < n_layers else last_stride, 1), *pair]
+                channels = out
+            layers += [nn.Conv2d(channels, 1, 4, 1, 1), *([nn.Sigmoid()] if sigmoid else [])]
+            self.model = nn.Sequential(*layers)
+
+        def forward(self, x):
+            return self.model(x)
+    return PatchGAN
+
+
+def rf_forwards(layers):
+    r = 1
+    for kernel, stride in layers:
+        r = stride * r + (kernel - stride)
+    return r
+
+
+def rf_no_product(layers):
+    return 1 + sum((k - 1) * s for k, s in layers)
+
+
+def rf_reference(layers):
+    r = 1
+    for kernel, stride in reversed(layers):
+        r = r * stride + kernel - stride
+    return r
+
+
+@pytest.mark.parametrize("D, rf, message", [
+    (make_patchgan(act=nn.ReLU), rf_reference, "found ReLU where LeakyReLU\\(0.2\\) is asked"),
+    (make_patchgan(act=nn.LeakyReLU), rf_reference, "LeakyReLU\\(0.01\\), PyTorch's default slope where"),
+    (make_patchgan(first_norm=True), rf_reference, "no norm on the first layer"),
+    (make_patchgan(norm=lambda c: nn.BatchNorm2d(c, affine=False)), rf_reference, "BatchNorm"),
+    (make_patchgan(norm_after=True), rf_reference, "the norm comes after the activation"),
+    (make_patchgan(sigmoid=True), rf_reference, "sigmoid"),
+    (make_patchgan(last_stride=2), rf_reference, "shape|depends on"),
+    (lambda ndf, n: PatchDiscriminator(ndf=ndf, n_layers=2), rf_reference, "parameters"),
+    (make_patchgan(), rf_forwards, "receptive_field for"),
+    (make_patchgan(), rf_no_product, "receptive_field for"),
+])
+def test_06_patchgan_mutants(D, rf, message):
+    rejected(check_patch_discriminator, D, rf, match=message)
+
+
+@pytest.mark.parametrize("D", [make_patchgan(), lambda ndf, n: PatchDiscriminator(ndf=ndf, n_layers=n)])
+def test_06_patchgan_alternatives(D, capsys):
+    check_patch_discriminator(D, rf_reference)
+    assert capsys.readouterr().out.startswith("✓ check_patch_discriminator passed (output [1, 18, 18]")
+
+
+# --- 06: cycle and identity losses -------------------------------------------------------------------------------
+
+def make_cycle(dist=F.l1_loss, weight=1.0, one_way=False, swapped_identity=False, reduction="mean", detach=False):
+    def losses(G_AB, G_BA, a, b):
+        d = (lambda x, y: dist(x, y, reduction=reduction))
+        cycle = d(G_BA(G_AB(a)), a) + (0 if one_way else d(G_AB(G_BA(b)), b))
+        identity = d(G_AB(a), a) + d(G_BA(b), b) if swapped_identity else d(G_AB(b), b) + d(G_BA(a), a)
+        out = weight * cycle, (weight / 2 if weight != 1 else 1.0) * identity
+        return tuple(o.detach() for o in out) if detach else out
+    return losses
+
+
+@pytest.mark.parametrize("wrong, message", [
+    (make_cycle(dist=F.mse_loss), "squared error"),
+    (make_cycle(weight=10.0), "already weighted by λ"),
+    (make_cycle(one_way=True), "one direction only"),
+    (make_cycle(reduction="sum"), "sums the absolute errors"),
+    (make_cycle(swapped_identity=True), "identity feeds"),
+    (make_cycle(detach=True), "no gradient"),
+])
+def test_06_cycle_mutants(wrong, message):
+    rejected(check_cycle_losses, wrong, match=message)
+
+
+def cycle_with_abs(G_AB, G_BA, a, b):
+    fake_b, fake_a = G_AB(a), G_BA(b)
+    cycle = (G_BA(fake_b) - a).abs().mean() + torch.mean(torch.abs(G_AB(fake_a) - b))
+    identity = nn.L1Loss()(G_AB(b), b) + nn.L1Loss()(G_BA(a), a)
+    return cycle, identity
+
+
+@pytest.mark.parametrize("right", [make_cycle(), cycle_with_abs])
+def test_06_cycle_alternatives(right, capsys):
+    check_cycle_losses(right)
+    assert capsys.readouterr().out == "✓ check_cycle_losses passed\n"
+
+
+# --- 06: the image pool ------------------------------------------------------------------------------------------
+
+class NoHistoryPool:
+    def __init__(self, size):
+        self.size, self.images = size, []
+
+    def query(self, images):
+        return images.detach()
+
+
+class BatchCoinPool:
+    """One coin per batch: the whole batch is new, or the whole batch comes from the history."""
+
+    def __init__(self, size):
+        self.size, self.images = size, []
+
+    def query(self, images):
+        if self.size == 0:
+            return images
+        if len(self.images) < self.size:
+            self.images += [i.unsqueeze(0) for i in images.detach().clone()]
+            return images.detach()
+        if random.random() < 0.5:
+            out = []
+            for image in images.detach().clone():
+                k = random.randrange(self.size)
+                out.append(self.images[k])
+                self.images[k] = image.unsqueeze(0)
+            return torch.cat(out)
+        return images.detach()
+
+
+def make_pool(detach=True, clone=True, always_swap=False, grow=False):
+    class Pool:
+        def __init__(self, size):
+            self.size, self.images = size, []
+
+        def query(self, images):
+            if self.size == 0:
+                return images
+            out = []
+            for image in images:
+                image = image.unsqueeze(0)
+                kept = image.detach() if detach else image
+                kept = kept.clone() if clone else kept
+                if len(self.images) < self.size:
+                    self.images.append(kept)
+                    out.append(image.detach())
+                elif always_swap or random.random() < 0.5:
+                    k = random.randrange(len(self.images))
+                    out.append(self.images[k].detach().clone())
+                    if grow:
+                        self.images.append(kept)             # added instead of replacing the one returned
+                    else:
+                        self.images[k] = kept
+                else:
+                    out.append(image.detach())
+            return torch.cat(out)
+    return Pool
+
+
+@pytest.mark.parametrize("wrong, message", [
+    (NoHistoryPool, "½"),
+    (make_pool(always_swap=True), "½"),
+    (BatchCoinPool, "one coin per image"),
+    (make_pool(detach=False), "live fakes"),
+    (make_pool(clone=False), "views of the fakes"),
+    (make_pool(grow=True), "the pool holds"),
+])
+def test_06_pool_mutants(wrong, message):
+    rejected(check_image_pool, wrong, match=message)
+
+
+@pytest.mark.parametrize("right", [ImagePool, make_pool()])
+def test_06_pool_alternatives(right, capsys):
+    check_image_pool(right)
+    assert capsys.readouterr().out.startswith("✓ check_image_pool passed (stored image returned")
+
+
+# --- 06: the training step ---------------------------------------------------------------------------------------
+
+def make_step(freeze=True, zero_g=True, zero_d=True, detach_fakes=True, lambda_weight="both", cycle_dist=F.l1_loss,
+              halve=True, floats=False, use_pool=True, ignore_lambdas=False):
+    def step(model, opt_g, opt_d, real_a, real_b, pool_a, pool_b, *, lambda_cycle=10.0, lambda_identity=0.5):
+        if ignore_lambdas:
+            lambda_cycle, lambda_identity = 10.0, 0.5
+        if zero_g:
+            opt_g.zero_grad()
+        fake_b, fake_a = model.G_AB(real_a), model.G_BA(real_b)
+        if freeze:
+            for p in model.discriminators():
+                p.requires_grad_(False)
+        adversarial = lsgan_loss(model.D_B(fake_b), True) + lsgan_loss(model.D_A(fake_a), True)
+        cycle = cycle_dist(model.G_BA(fake_b), real_a) + cycle_dist(model.G_AB(fake_a), real_b)
+        identity = F.l1_loss(model.G_AB(real_b), real_b) + F.l1_loss(model.G_BA(real_a), real_a)
+        w_c, w_i = {"both": (lambda_cycle, lambda_identity * lambda_cycle), "none": (1.0, 1.0),
+                    "identity alone": (lambda_cycle, lambda_identity)}[lambda_weight]
+        g_total = adversarial + w_c * cycle + w_i * identity
+        g_total.backward()
+        opt_g.step()
+        for p in model.discriminators():
+            p.requires_grad_(True)
+        fa, fb = (fake_a.detach(), fake_b.detach()) if detach_fakes else (fake_a, fake_b)
+        if use_pool:
+            fa, fb = pool_a.query(fa), pool_b.query(fb)
+            if not detach_fakes:
+                fa, fb = fake_a, fake_b
+        half = 0.5 if halve else 1.0
+        d_a = half * (lsgan_loss(model.D_A(real_a), True) + lsgan_loss(model.D_A(fa), False))
+        d_b = half * (lsgan_loss(model.D_B(real_b), True) + lsgan_loss(model.D_B(fb), False))
+        if zero_d:
+            opt_d.zero_grad()
+        (d_a + d_b).backward()
+        opt_d.step()
+        out = {"G": g_total, "G_adv": adversarial, "cycle": cycle, "identity": identity, "D_A": d_a, "D_B": d_b}
+        return {k: v.item() for k, v in out.items()} if floats else out
+    return step
+
+
+@pytest.mark.parametrize("wrong, message", [
+    (make_step(freeze=False), "freeze them"),
+    (make_step(zero_g=False), "opt_g.zero_grad"),
+    (make_step(zero_d=False), "opt_d.zero_grad"),
+    (make_step(detach_fakes=False), "detached"),
+    (make_step(lambda_weight="none"), "unweighted: multiply them"),
+    (make_step(lambda_weight="identity alone"), "λ_identity = 0.5 alone"),
+    (make_step(cycle_dist=F.mse_loss), "not squared errors"),
+    (make_step(halve=False), "halved"),
+    (make_step(floats=True), "not .item\\(\\) floats"),
+    (make_step(use_pool=False), "pool"),
+    (make_step(ignore_lambdas=True), "lambda arguments"),
+])
+def test_06_step_mutants(wrong, message):
+    rejected(check_cyclegan_step, wrong, match=message)
+
+
+@pytest.mark.parametrize("right", [cyclegan_step, make_step()])
+def test_06_step_alternatives(right, capsys):
+    check_cyclegan_step(right)
+    assert capsys.readouterr().out == "✓ check_cyclegan_step passed\n"

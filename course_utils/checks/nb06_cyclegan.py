@@ -73,10 +73,11 @@ def _first_difference(name: str, mine: nn.Module, reference: nn.Module, x: torch
     want_out, want = trace(reference, x, kinds=_CONVS)
     for k, (a, b) in enumerate(zip(got, want)):
         if not same(a.input, b.input, rtol=1e-3, atol=1e-4):
-            where = "the network's input itself" if k == 0 else f"the output of conv {k}, which matched"
+            where = ("it should be the padded input image: check the padding before it" if k == 0 else
+                     f"it should come from the output of conv {k}, which matched: check the padding, InstanceNorm "
+                     "and activation between them")
             raise CheckError(f"{name}: with the reference's weights the input of conv {k + 1} ({b.kind} "
-                             f"{tuple(b.module.weight.shape)}) differs from the reference's; it should come from "
-                             f"{where}: check the padding, InstanceNorm and activation between them. {layout}")
+                             f"{tuple(b.module.weight.shape)}) differs from the reference's; {where}. {layout}")
     raise CheckError(f"{name}: every conv sees the reference's inputs, but the output differs: check what comes "
                      f"after the last conv. {layout}")
 
@@ -397,7 +398,14 @@ def check_cyclegan_step(step: Callable) -> None:
                 plant([*model.generators(), *model.discriminators()])
                 for w in watches:
                     w.steps = 0
-                out = call(step, model, opt_g, opt_d, a, b, *pools, **lambdas, name="cyclegan_training_step")
+                try:
+                    out = call(step, model, opt_g, opt_d, a, b, *pools, **lambdas, name="cyclegan_training_step")
+                except CheckError as err:
+                    if "a second time" in str(err):
+                        raise CheckError("the discriminators' loss reaches back into the generators' graph, which "
+                                         "their own backward already freed: the discriminators must see detached "
+                                         "fakes (those the pools return).") from None
+                    raise
                 want = cyclegan_step(reference, *ref_opts, a, b, *ref_pools, **lambdas)
                 _compare_step(out, want, lambdas, settings, call_number, watches)
                 expect(sum(len(p.images) for p in pools) == 4 * call_number,
