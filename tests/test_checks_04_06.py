@@ -12,6 +12,7 @@ from course_utils.checks import (CheckError, check_clip_weights, check_cycle_los
                                  check_dc_discriminator, check_dc_generator, check_gan_iteration, check_gradient_penalty,
                                  check_image_pool, check_lsgan_losses, check_patch_discriminator, check_power_iteration,
                                  check_residual_block, check_resnet_generator, check_wgan_losses)
+from course_utils.checks.nb05_wgan import check_wgan_iteration
 from course_utils.losses import (clip_weights, cycle_loss, gradient_penalty, lsgan_d_loss, lsgan_g_loss, lsgan_loss,
                                  wgan_critic_loss, wgan_generator_loss)
 from course_utils.models.cyclegan import ImagePool, PatchDiscriminator, ResnetBlock, ResnetGenerator
@@ -64,6 +65,7 @@ def test_checks_pass_on_the_references_with_one_fixed_line(capsys):
     (check_residual_block, (not_implemented,)), (check_resnet_generator, (not_implemented,)),
     (check_patch_discriminator, (not_implemented, receptive_field)), (check_cycle_losses, (not_implemented,)),
     (check_image_pool, (not_implemented,)), (check_cyclegan_step, (not_implemented,)),
+    (check_wgan_iteration, (not_implemented,)),
 ])
 def test_unfinished_exercises_are_reported_as_such(check, args):
     with pytest.raises(CheckError, match="is not implemented yet"):

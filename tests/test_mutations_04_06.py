@@ -18,7 +18,8 @@ from course_utils.losses import (clip_weights, cycle_loss, gradient_penalty, lsg
                                  wgan_critic_loss, wgan_generator_loss)
 from course_utils.models.cyclegan import ImagePool, PatchDiscriminator, ResnetBlock, ResnetGenerator
 from course_utils.models.dcgan import power_iteration
-from course_utils.training import cyclegan_step, gan_iteration
+from course_utils.checks.nb05_wgan import check_wgan_iteration
+from course_utils.training import cyclegan_step, gan_iteration, wgan_iteration
 
 
 def rejected(check, *args, match):
@@ -766,3 +767,66 @@ def test_06_step_mutants(wrong, message):
 def test_06_step_alternatives(right, capsys):
     check_cyclegan_step(right)
     assert capsys.readouterr().out == "✓ check_cyclegan_step passed\n"
+
+
+# --- 05: the n_critic loop ---------------------------------------------------------------------------------------
+
+def make_wgan_iteration(reuse_batch=False, zero_d=True, detach=True, clip_when="after", use_penalty=True,
+                        g_on_detached=False, sign=1, floats=False):
+    def iteration(G, D, opt_g, opt_d, batches, noise, critic_loss, generator_loss, n_critic=5, clip=None,
+                  penalty=None):
+        x = next(batches)[0] if reuse_batch else None
+        for k in range(n_critic):
+            if not reuse_batch:
+                x = next(batches)[0]
+            fake = G(*noise(len(x)))
+            fake = fake.detach() if detach else fake
+            real_scores, fake_scores = D(x), D(fake)
+            loss = critic_loss(real_scores, fake_scores)
+            gp = penalty(D, x, fake) if penalty is not None and use_penalty else torch.zeros(())
+            if clip is not None and clip_when == "before":
+                clip_weights(D, clip)
+            if zero_d:
+                opt_d.zero_grad()
+            (loss + gp).backward()
+            opt_d.step()
+            if clip is not None and clip_when == "after":
+                clip_weights(D, clip)
+        if clip is not None and clip_when == "end":
+            clip_weights(D, clip)
+        opt_g.zero_grad()
+        g = generator_loss(D(fake.detach() if g_on_detached else G(*noise(len(x)))))
+        if g.requires_grad:
+            g.backward()
+        opt_g.step()
+        out = {"wasserstein": sign * (real_scores.mean() - fake_scores.mean()).detach(), "critic_loss": loss,
+               "gp": gp, "g_loss": g}
+        return {k: float(v.detach()) for k, v in out.items()} if floats else out
+    return iteration
+
+
+@pytest.mark.parametrize("wrong, message", [
+    (make_wgan_iteration(reuse_batch=True), "fresh batch"),
+    (make_wgan_iteration(zero_d=False), "opt_d.zero_grad"),
+    (make_wgan_iteration(detach=False), "sent gradients into G"),
+    (make_wgan_iteration(clip_when="end"), "after every critic update"),
+    (make_wgan_iteration(clip_when="before"), "after every critic update"),
+    (make_wgan_iteration(use_penalty=False), "although a penalty was given"),
+    (make_wgan_iteration(g_on_detached=True), "G has no gradient"),
+    (make_wgan_iteration(sign=-1), "wrong sign"),
+    (make_wgan_iteration(floats=True), "not .item\\(\\) floats"),
+])
+def test_05_wgan_iteration_mutants(wrong, message):
+    rejected(check_wgan_iteration, wrong, match=message)
+
+
+def wgan_iteration_from_builder(G, D, opt_g, opt_d, batches, noise, critic_loss, generator_loss, n_critic=5,
+                                clip=None, penalty=None):
+    return wgan_iteration(critic_loss, generator_loss, clip=clip, penalty=penalty)(
+        G, D, opt_g, opt_d, batches, noise, None, None, n_critic)
+
+
+@pytest.mark.parametrize("right", [wgan_iteration_from_builder, make_wgan_iteration()])
+def test_05_wgan_iteration_alternatives(right, capsys):
+    check_wgan_iteration(right)
+    assert capsys.readouterr().out == "✓ check_wgan_iteration passed\n"

@@ -11,16 +11,23 @@ The mistakes they name:
   per element instead of per sample, ε not uniform on [0, 1], the penalty at the real (or fake) points only; then
   the value: the squared norm ‖∇f‖², a per-channel instead of a per-sample norm, a one-sided penalty, a missing or
   ignored weight λ, a sum over the batch; and the graph: no ``create_graph=True``.
+* ``check_wgan_iteration`` (the n_critic loop, called twice with stale gradients planted): one real batch reused
+  for all critic steps, a missing ``zero_grad``, fakes with gradient to G during the critic steps, clipping once
+  per iteration or before the step instead of after every critic update, the penalty left out, the generator
+  step on detached fakes, the sign of the reported Wasserstein estimate, the wrong number of steps, floats.
 """
 
 from __future__ import annotations
 
+import copy
 from typing import Callable
 
 import torch
 from torch import nn
 
 from ..losses import wgan_critic_loss, wgan_generator_loss
+from ..training import wgan_iteration
+from ._behaviour import Watch, plant, stale, touched
 from ._core import CheckError, call, close, expect, expect_close, expect_tensor, passed
 
 
@@ -245,3 +252,111 @@ def check_gradient_penalty(gradient_penalty: Callable) -> None:
            f"with f(x) = ½‖x‖², x = 3u and G(z) = −3u (‖u‖ = 1) the penalty with λ = 1 should average "
            f"E[(3|2ε − 1| − 1)²] = 1.0 over ε ~ U[0, 1], got {value:.3f}.")
     passed("check_gradient_penalty", "10·(‖w‖ − 1)² = 22.5 for ‖w‖ = 2.5, and E over random interpolates")
+
+
+def _toy_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    """A deterministic stand-in for the gradient penalty: differentiable in the critic, draws no random numbers."""
+    return 0.1 * critic(0.5 * (real + fake)).pow(2).mean()
+
+
+def check_wgan_iteration(iteration_fn: Callable) -> None:
+    """``iteration(G, D, opt_g, opt_d, batches, noise, critic_loss, generator_loss, n_critic, clip=None,
+    penalty=None)``: Algorithm 1 of Arjovsky et al. (2017) with ``clip``, of Gulrajani et al. (2017) with
+    ``penalty``. Called twice per setting, with stale gradients planted before each call."""
+    hint = ("Per critic step: a fresh real batch, fakes from fresh noise without gradient to G, critic_loss(f(x), "
+            "f(fake)) plus the penalty if one is given, zero_grad, backward, step, then clip if asked; after the "
+            "n_critic steps one generator step on generator_loss(f(G(z))) for fresh z.")
+    settings = {"clip=0.01": dict(clip=0.01), "with a penalty": dict(penalty=_toy_penalty)}
+    for setting, options in settings.items():
+        torch.manual_seed(0)
+        G = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 2))
+        D = nn.Sequential(nn.Linear(2, 16), nn.LeakyReLU(0.2), nn.Linear(16, 1))
+        G_ref, D_ref = copy.deepcopy(G), copy.deepcopy(D)
+        data = [torch.randn(8, 2, generator=torch.Generator().manual_seed(i)) + 2 for i in range(10)]
+        taken = []
+
+        def batches(source):
+            for x in source:
+                taken.append(x)
+                yield (x,)
+
+        def noise(n):
+            return (torch.randn(n, 4),)
+
+        critic_steps = []
+
+        def before_d_step():
+            if stale(D.parameters()):
+                raise CheckError("the critic was updated with stale gradients: call opt_d.zero_grad() before each "
+                                 "backward.")
+            if touched(G.parameters()):
+                raise CheckError("the critic's loss sent gradients into G: make the critic step's fakes without "
+                                 "gradient (under torch.no_grad() or with .detach()).")
+            if "clip" in options and critic_steps and any(bool(p.abs().max() > 0.01 + 1e-7) for p in D.parameters()):
+                raise CheckError("at the second critic step the critic's weights exceed clip = 0.01: clip them after "
+                                 "every critic update (clip_weights(D, clip)), not once per iteration or before the step.")
+            critic_steps.append(1)
+
+        def before_g_step():
+            if stale(G.parameters()):
+                raise CheckError("G was updated with stale gradients: call opt_g.zero_grad() before its backward.")
+            if not touched(G.parameters()):
+                raise CheckError("at opt_g.step() G has no gradient: compute generator_loss on f(G(z)) for fresh z, "
+                                 "with gradient, then backward.")
+
+        opt_g, opt_d = torch.optim.SGD(G.parameters(), 0.05), torch.optim.SGD(D.parameters(), 0.05)
+        ref_opts = torch.optim.SGD(G_ref.parameters(), 0.05), torch.optim.SGD(D_ref.parameters(), 0.05)
+        reference = wgan_iteration(wgan_critic_loss, wgan_generator_loss, **options)
+        watch_g, watch_d = Watch(opt_g, before_g_step), Watch(opt_d, before_d_step)
+        source, ref_source = batches(data), iter([(x,) for x in data])
+        n_critic = 2
+        try:
+            for call_number in (1, 2):
+                plant([*G.parameters(), *D.parameters()])
+                taken.clear()
+                critic_steps.clear()
+                watch_g.steps = watch_d.steps = 0
+                torch.manual_seed(call_number)
+                try:
+                    out = call(iteration_fn, G, D, opt_g, opt_d, source, noise, wgan_critic_loss, wgan_generator_loss,
+                               n_critic, **options, name="wgan_training_iteration")
+                except CheckError as err:
+                    if "modified by an inplace operation" in str(err) and "clip" in options:
+                        raise CheckError("the critic's weights were changed in place between its forward pass and its "
+                                         "backward (clipping before the step?): clip after every critic update, "
+                                         "once opt_d.step() has run.") from None
+                    raise
+                keys = ("wasserstein", "critic_loss", "gp", "g_loss")
+                expect(isinstance(out, dict) and set(keys) <= set(out),
+                       f"return a dict with the keys {', '.join(repr(k) for k in keys)}.")
+                for key in keys:
+                    expect(isinstance(out[key], torch.Tensor) and out[key].dim() == 0,
+                           f"out['{key}'] is a {type(out[key]).__name__}; return 0-d tensors, not .item() floats: "
+                           "train_gan logs and checks them as tensors.")
+                expect(watch_d.steps == n_critic, f"with n_critic={n_critic}, opt_d stepped {watch_d.steps} times.")
+                expect(watch_g.steps == 1, f"opt_g stepped {watch_g.steps} times; G is updated once per iteration.")
+                expect(len(taken) == n_critic, f"with n_critic={n_critic} you drew {len(taken)} real batches: take a "
+                                               "fresh batch, next(batches), for each critic step.")
+                torch.manual_seed(call_number)
+                want = reference(G_ref, D_ref, *ref_opts, ref_source, noise, None, None, n_critic)
+                where = f"{setting}, call {call_number}"
+                if close(out["wasserstein"], -want["wasserstein"]):
+                    raise CheckError("out['wasserstein'] has the wrong sign: the critic's estimate of W₁ is "
+                                     "E f(x) − E f(G(z)), the negative of the critic's loss.")
+                if "penalty" in options:
+                    expect(not close(out["gp"], torch.tensor(0.0), atol=1e-9),
+                           f"out['gp'] is 0 although a penalty was given ({where}): add penalty(D, x, fake) to the "
+                           "critic's loss and report it.")
+                else:
+                    expect_close(f"out['gp'] without a penalty ({where})", out["gp"], torch.tensor(0.0),
+                                 hint="Without a penalty report a zero tensor.")
+                for key in keys:
+                    expect_close(f"{key} ({where})", out[key], want[key], hint=hint)
+                for name, mine, ref in (("D", D, D_ref), ("G", G, G_ref)):
+                    same_weights = all(torch.allclose(a, b, atol=1e-6) for a, b in zip(mine.parameters(), ref.parameters()))
+                    expect(same_weights, f"after the iteration ({where}) {name}'s weights differ from the "
+                                         f"reference's. {hint}")
+        finally:
+            watch_g.remove()
+            watch_d.remove()
+    passed("check_wgan_iteration")
