@@ -106,7 +106,7 @@ def test_04_discriminator_alternatives(right, capsys):
 # --- 04: the generator -------------------------------------------------------------------------------------------
 
 def make_generator(act=F.relu, up="before", transposed=False, norm_after_act=False, out=torch.tanh, linear_act=True,
-                   channel_norm=False, upsample_module=False):
+                   channel_norm=False, upsample_module=False, mode="nearest"):
     class Generator(nn.Module):
         def __init__(self, noise_size=100, conv_dim=64, spectral_norm=False):
             super().__init__()
@@ -121,7 +121,8 @@ def make_generator(act=F.relu, up="before", transposed=False, norm_after_act=Fal
             else:
                 self.convs = nn.ModuleList(sn(nn.Conv2d(widths[k], widths[k + 1], 5, 1, 2)) for k in range(3))
             self.norms = nn.ModuleList(nn.BatchNorm2d(widths[k + 1]) for k in range(2))
-            self.up = nn.Upsample(scale_factor=2) if upsample_module else (lambda t: F.interpolate(t, scale_factor=2))
+            self.up = (nn.Upsample(scale_factor=2, mode=mode) if upsample_module
+                       else (lambda t: F.interpolate(t, scale_factor=2, mode=mode)))
 
         def block(self, k, x):
             if transposed:
@@ -157,7 +158,8 @@ def test_04_generator_mutants(wrong, message):
     rejected(check_dc_generator, wrong, match=message)
 
 
-@pytest.mark.parametrize("right", [make_generator(), make_generator(channel_norm=True, upsample_module=True)])
+@pytest.mark.parametrize("right", [make_generator(), make_generator(channel_norm=True, upsample_module=True),
+                                   make_generator(mode="bilinear")])
 def test_04_generator_alternatives(right, capsys):
     check_dc_generator(right)
     assert capsys.readouterr().out.startswith("✓ check_dc_generator passed")

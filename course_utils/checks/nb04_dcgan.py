@@ -9,7 +9,7 @@ The mistakes they name:
   anything applied to the image before the first conv; a sigmoid in ``forward`` (a silent double sigmoid under a
   loss on raw outputs); spectral norm missing, or present when not asked (checked by the convs' σ after a few
   training-mode passes, so ``torch.nn.utils.spectral_norm`` and the parametrization both pass).
-* ``check_dc_generator``: ConvTranspose2d where upsample + conv is asked; the conv before the upsampling; BatchNorm
+* ``check_dc_generator`` (nearest or bilinear ×2 upsampling both pass): ConvTranspose2d where upsample + conv is asked; the conv before the upsampling; BatchNorm
   after the activation; LeakyReLU where ReLU is asked; no ReLU after the linear layer; a sigmoid or no tanh at the
   end; parameters that receive no gradient.
 * ``check_lsgan_losses``: the missing ½, swapped targets, a sigmoid on the outputs, a sum instead of a mean, a
@@ -102,7 +102,8 @@ def _activation_link(before: torch.Tensor, after: torch.Tensor, who: str, wanted
         return
     act = found.split(" then ")[1] if found else None
     if act is not None:
-        advice = {"LeakyReLU(0.2)": "F.leaky_relu(x, 0.2) or nn.LeakyReLU(0.2)", "ReLU": "F.relu or nn.ReLU"}[wanted]
+        advice = {"LeakyReLU(0.2)": "slope 0.2 on negative inputs: the negative_slope of F.leaky_relu / nn.LeakyReLU",
+                  "ReLU": "F.relu or nn.ReLU: DCGAN's generator uses ReLU, its discriminator LeakyReLU"}[wanted]
         raise CheckError(f"{who}: found {act} where {wanted} is asked ({advice}).")
     r = reshape or (lambda t: t)
     slope = negative_slope(r(before), after) if r(before).shape == after.shape else None
@@ -198,8 +199,15 @@ def check_dc_generator(Generator: type) -> None:
     passed("check_dc_generator", f"parameters {'; '.join(lines)}; [B, 100] → [B, 3, 32, 32]")
 
 
-def _upsample(t: torch.Tensor) -> torch.Tensor:
-    return F.interpolate(t, scale_factor=2, mode="nearest")
+def _upsampling(before: torch.Tensor, after: torch.Tensor):
+    """The ×2 upsampling (nearest, or bilinear, both resize-convolutions of Odena et al., 2016) under which
+    ``after`` is the upsampled ReLU of ``before``; nearest when neither matches."""
+    for mode in ("nearest", "bilinear"):
+        def up(t: torch.Tensor, mode: str = mode) -> torch.Tensor:
+            return F.interpolate(t, scale_factor=2, mode=mode)
+        if up(F.relu(before)).shape == after.shape and same(up(F.relu(before)), after, rtol=1e-3, atol=1e-4):
+            return up
+    return lambda t: F.interpolate(t, scale_factor=2, mode="nearest")
 
 
 def _trace_generator(records, x: torch.Tensor, conv_dim: int) -> None:
@@ -218,13 +226,14 @@ def _trace_generator(records, x: torch.Tensor, conv_dim: int) -> None:
         raise CheckError(f"the three 5×5 convs see inputs of {sizes} pixels, expected [8, 16, 32]: upsample ×2 first, "
                          "then convolve (a conv before the upsampling works at the lower resolution).")
     shape = (-1, 4 * conv_dim, 4, 4)
+    up = _upsampling(norm.output.reshape(shape), convs[0].input)
     _activation_link(norm.output, convs[0].input, "between the linear block and the first conv", "ReLU",
-                     reshape=lambda t: _upsample(t.reshape(shape)))
+                     reshape=lambda t: up(t.reshape(shape)))
     for k in range(2):
         conv, bn, following = records[2 + 2 * k], records[3 + 2 * k], records[4 + 2 * k]
         _norm_link(conv, bn, f"upconv block {k + 1}")
         _activation_link(bn.output, following.input, f"between BatchNorm {k + 1} and conv {k + 2}", "ReLU",
-                         reshape=_upsample)
+                         reshape=up)
     last = records[-1].output
     if same(x, torch.sigmoid(last)):
         raise CheckError("G ends with a sigmoid: its images lie in (0, 1), the data in [-1, 1]. End with tanh.")
