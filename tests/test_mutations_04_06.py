@@ -388,10 +388,11 @@ def test_05_clip_alternatives(right, capsys):
 # --- 05: the gradient penalty ------------------------------------------------------------------------------------
 
 def make_penalty(eps_shape="sample", point="mix", norm="flat", squared=False, graph=True, one_sided=False,
-                 weight_used=True, reduce="mean", eps_dist="uniform"):
+                 weight_used=True, reduce="mean", eps_dist="uniform", device=True):
     def penalty(critic, real, fake, weight=10.0):
         shape = {"sample": (real.shape[0], *([1] * (real.dim() - 1))), "element": real.shape, "batch": ()}[eps_shape]
-        eps = torch.rand(shape) if eps_dist == "uniform" else torch.randn(shape)
+        where = {"device": real.device} if device else {}
+        eps = torch.rand(shape, **where) if eps_dist == "uniform" else torch.randn(shape, **where)
         x = {"mix": eps * real + (1 - eps) * fake, "real": real.clone()}[point].requires_grad_(True)
         (grad,) = torch.autograd.grad(critic(x).sum(), x, create_graph=graph)
         n = grad.flatten(1).norm(2, dim=1) if norm == "flat" else grad.norm(2, dim=1)
@@ -414,13 +415,15 @@ def make_penalty(eps_shape="sample", point="mix", norm="flat", squared=False, gr
     (make_penalty(weight_used=False), "weight argument"),
     (make_penalty(reduce="sum"), "sums over the batch"),
     (lambda c, r, f, weight=10.0: gradient_penalty(c, r, f, 1.0), "lacks its weight"),
+    (make_penalty(device=False), "created on the CPU"),
 ])
 def test_05_penalty_mutants(wrong, message):
     rejected(check_gradient_penalty, wrong, match=message)
 
 
 def penalty_with_distributions(critic, real, fake, weight=10.0):
-    eps = torch.distributions.Uniform(0.0, 1.0).sample((real.size(0), 1, 1, 1)[:real.dim()])
+    zero = torch.zeros((), device=real.device)
+    eps = torch.distributions.Uniform(zero, zero + 1).sample((real.size(0), 1, 1, 1)[:real.dim()])
     x_hat = torch.lerp(fake, real, eps).detach().requires_grad_()
     scores = critic(x_hat)
     (grad,) = torch.autograd.grad(scores, x_hat, grad_outputs=torch.ones_like(scores), create_graph=True)
@@ -661,7 +664,7 @@ class BatchCoinPool:
         return images.detach()
 
 
-def make_pool(detach=True, clone=True, always_swap=False, grow=False):
+def make_pool(detach=True, clone=True, always_swap=False, grow=False, to_cpu=False):
     class Pool:
         def __init__(self, size):
             self.size, self.images = size, []
@@ -674,6 +677,7 @@ def make_pool(detach=True, clone=True, always_swap=False, grow=False):
                 image = image.unsqueeze(0)
                 kept = image.detach() if detach else image
                 kept = kept.clone() if clone else kept
+                kept = kept.cpu() if to_cpu else kept
                 if len(self.images) < self.size:
                     self.images.append(kept)
                     out.append(image.detach())
@@ -697,6 +701,7 @@ def make_pool(detach=True, clone=True, always_swap=False, grow=False):
     (make_pool(detach=False), "live fakes"),
     (make_pool(clone=False), "views of the fakes"),
     (make_pool(grow=True), "the pool holds"),
+    (make_pool(to_cpu=True), "no .cpu\\(\\)"),
 ])
 def test_06_pool_mutants(wrong, message):
     rejected(check_image_pool, wrong, match=message)

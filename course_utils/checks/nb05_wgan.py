@@ -10,7 +10,8 @@ The mistakes they name:
 * ``check_gradient_penalty``: the interpolates are watched through the critic: one ε for the whole batch, one ε
   per element instead of per sample, ε not uniform on [0, 1], the penalty at the real (or fake) points only; then
   the value: the squared norm ‖∇f‖², a per-channel instead of a per-sample norm, a one-sided penalty, a missing or
-  ignored weight λ, a sum over the batch; and the graph: no ``create_graph=True``.
+  ignored weight λ, a sum over the batch; the graph: no ``create_graph=True``; the device: ε made on the CPU
+  (tried on PyTorch's "meta" device, which fails where a GPU would).
 * ``check_wgan_iteration`` (the n_critic loop, called twice with stale gradients planted): one real batch reused
   for all critic steps, a missing ``zero_grad``, fakes with gradient to G during the critic steps, clipping once
   per iteration or before the step instead of after every critic update, the penalty left out, the generator
@@ -202,6 +203,26 @@ def _check_interpolates(found: tuple[torch.Tensor, float], exact: bool) -> None:
                "0.0833.")
 
 
+def _check_device(gradient_penalty: Callable) -> None:
+    """Run the penalty on PyTorch's shape-only "meta" device: a tensor made on the CPU (ε without a device)
+    cannot meet the batches there, as it could not on a GPU. Other meta-device limits are not the student's
+    mistake and are ignored."""
+    critic = nn.Sequential(nn.Flatten(), nn.Linear(12, 1)).to("meta")
+    real, fake = torch.empty(4, 3, 2, 2, device="meta"), torch.empty(4, 3, 2, 2, device="meta")
+    try:
+        out = gradient_penalty(critic, real, fake)
+    except Exception as err:                             # noqa: BLE001 - only device mismatches are reported
+        if "device" in str(err):
+            raise CheckError("with the batches on another device than the CPU (here PyTorch's shape-only 'meta' "
+                             "device, as on a GPU) the penalty fails: some tensor, probably ε, is created on the "
+                             "CPU. Create it on the batches' device (the device argument of torch.rand, or a "
+                             "*_like function).") from None
+        return
+    if isinstance(out, torch.Tensor):
+        expect(out.device.type == "meta", f"for batches on the 'meta' device the penalty came back on {out.device}: "
+                                          "keep every tensor on the batches' device.")
+
+
 def check_gradient_penalty(gradient_penalty: Callable) -> None:
     """``gradient_penalty(critic, real, fake, weight=10.0)``: λ E[(‖∇f(x̂)‖₂ − 1)²] on random interpolates."""
     torch.manual_seed(0)
@@ -242,6 +263,8 @@ def check_gradient_penalty(gradient_penalty: Callable) -> None:
         raise CheckError("for a critic with ‖∇f‖ = 0.5 the penalty is 0: you penalise only norms above 1. WGAN-GP's "
                          "penalty is two-sided, (‖∇f‖ − 1)², also pulling smaller norms up to 1.")
     expect_close("the penalty of f(x) = w·x with ‖w‖ = 0.5, λ = 10", small, torch.tensor(2.5), rtol=1e-3)
+
+    _check_device(gradient_penalty)
 
     a = 3.0                                              # real = +a·u, fake = −a·u (‖u‖ = 1): ‖x̂‖ = a|2ε − 1|
     u = torch.ones(2000, 4) / 2

@@ -17,7 +17,7 @@ The mistakes they name:
   identity loss on the wrong domain, no gradient to the generators.
 * ``check_image_pool``: no history, always swapping, one coin per batch instead of per image, stored images that
   are live (attached to G's graph) or views of the caller's tensor instead of copies, a pool larger than ``size``,
-  ``size = 0`` not passing through.
+  images moved to the CPU (tried on PyTorch's "meta" device), ``size = 0`` not passing through.
 * ``check_cyclegan_step`` (called twice, stale gradients planted): the discriminators not frozen during the
   generators' update, a missing ``zero_grad``, undetached fakes for D, the λs missing or ignored, the identity
   weighted by λ_identity alone, MSE cycle losses, unhalved D losses, no pool, Python floats.
@@ -348,6 +348,19 @@ def check_image_pool(Pool: type) -> None:
         expect(all(torch.equal(a, b) for a, b in zip(kept, pool.images)),
                "the pool's images changed when the caller overwrote its own tensor afterwards: the pool stores views "
                "of the fakes. Store copies (detach and clone).")
+    # the device: images must stay where they are (tried on PyTorch's shape-only "meta" device, as on a GPU)
+    pool = call(Pool, 2, name="Pool.__init__")
+    for _ in range(3):
+        try:
+            got = pool.query(torch.empty(3, 3, 2, 2, device="meta"))
+        except Exception as err:                         # noqa: BLE001 - only device moves are reported
+            if "meta" in str(err) or "device" in str(err):
+                raise CheckError("the pool fails for images on another device than the CPU (here PyTorch's "
+                                 f"'meta' device, as on a GPU): {type(err).__name__}: {err}. Keep the stored images "
+                                 "on their device (no .cpu()).") from None
+            break
+        expect(got.device.type == "meta", f"for images on the 'meta' device query returned images on {got.device}: "
+                                          "keep the stored images on their device (no .cpu()).")
     empty = call(Pool, 0, name="Pool.__init__")
     x = torch.randn(3, 3, 2, 2)
     expect(torch.equal(call(empty.query, x), x), "Pool(0) is no pool: query returns its input unchanged.")
