@@ -566,6 +566,17 @@ def rf_no_product(layers):
     return 1 + sum((k - 1) * s for k, s in layers)
 
 
+def rf_kernel_sum(layers):
+    return sum(k for k, _ in layers)
+
+
+def rf_minus_one(layers):
+    r = 1
+    for kernel, stride in reversed(layers):
+        r = r * stride + kernel - 1
+    return r
+
+
 def rf_reference(layers):
     r = 1
     for kernel, stride in reversed(layers):
@@ -584,6 +595,8 @@ def rf_reference(layers):
     (lambda ndf, n: PatchDiscriminator(ndf=ndf, n_layers=2), rf_reference, "parameters"),
     (make_patchgan(), rf_forwards, "receptive_field for"),
     (make_patchgan(), rf_no_product, "receptive_field for"),
+    (make_patchgan(), rf_kernel_sum, "receptive_field for"),
+    (make_patchgan(), rf_minus_one, "receptive_field for"),
 ])
 def test_06_patchgan_mutants(D, rf, message):
     rejected(check_patch_discriminator, D, rf, match=message)
