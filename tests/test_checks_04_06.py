@@ -320,3 +320,46 @@ def step_bce(model, opt_g, opt_d, real_a, real_b, pool_a, pool_b, lambda_cycle=1
 def test_06_mistakes(check, args, message):
     with pytest.raises(CheckError, match=message):
         check(*args)
+
+
+# --- the behavioural tools the checks are built from ------------------------------------------------------------
+
+def test_name_link_names_activation_norm_and_their_order():
+    from course_utils.checks._behaviour import instance_norm, name_link
+    torch.manual_seed(0)
+    x = torch.randn(2, 4, 6, 6)
+    norms = {"no norm": lambda t: t, "InstanceNorm": instance_norm}
+    assert name_link(x, F.leaky_relu(x, 0.2), norms) == "no norm then LeakyReLU(0.2)"
+    assert name_link(x, F.relu(instance_norm(x)), norms) == "InstanceNorm then ReLU"
+    assert name_link(x, instance_norm(F.leaky_relu(x, 0.2)), norms) == "LeakyReLU(0.2) then InstanceNorm"
+    assert name_link(x, F.leaky_relu(x, 0.01), norms).endswith("PyTorch's default slope")
+    assert name_link(x, F.elu(x), norms) is None
+
+
+def test_negative_slope_and_trace():
+    from course_utils.checks._behaviour import negative_slope, trace
+    x = torch.randn(100)
+    assert abs(negative_slope(x, F.leaky_relu(x, 0.3)) - 0.3) < 1e-6
+    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.LeakyReLU(0.2, inplace=True), nn.Conv2d(4, 1, 3))
+    out, records = trace(net, torch.randn(2, 3, 8, 8))
+    assert [r.kind for r in records] == ["Conv2d", "Conv2d"]
+    assert torch.allclose(records[1].input, F.leaky_relu(records[0].output, 0.2))   # cloned before the in-place op
+    assert torch.equal(out, records[1].output)
+
+
+def test_planted_gradients_and_optimizer_watch():
+    from course_utils.checks._behaviour import STALE, Watch, plant, stale, touched
+    layer = nn.Linear(2, 1)
+    plant(layer.parameters())
+    assert stale(layer.parameters()) and not touched(layer.parameters())
+    layer(torch.ones(1, 2)).sum().backward()                 # accumulates onto the planted value
+    assert stale(layer.parameters()) and touched(layer.parameters())
+    opt = torch.optim.SGD(layer.parameters(), 0.1)
+    seen = []
+    watch = Watch(opt, lambda: seen.append(stale(layer.parameters())))
+    opt.zero_grad()
+    layer(torch.ones(1, 2)).sum().backward()
+    opt.step()
+    watch.remove()
+    opt.step()
+    assert watch.steps == 1 and seen == [False] and STALE > 100
