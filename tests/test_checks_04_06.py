@@ -12,6 +12,7 @@ from course_utils.checks import (CheckError, check_clip_weights, check_cycle_los
                                  check_dc_discriminator, check_dc_generator, check_gan_iteration, check_gradient_penalty,
                                  check_image_pool, check_lsgan_losses, check_patch_discriminator, check_power_iteration,
                                  check_residual_block, check_resnet_generator, check_wgan_losses)
+from course_utils.checks.nb05_wgan import check_wgan_iteration
 from course_utils.losses import (clip_weights, cycle_loss, gradient_penalty, lsgan_d_loss, lsgan_g_loss, lsgan_loss,
                                  wgan_critic_loss, wgan_generator_loss)
 from course_utils.models.cyclegan import ImagePool, PatchDiscriminator, ResnetBlock, ResnetGenerator
@@ -64,6 +65,7 @@ def test_checks_pass_on_the_references_with_one_fixed_line(capsys):
     (check_residual_block, (not_implemented,)), (check_resnet_generator, (not_implemented,)),
     (check_patch_discriminator, (not_implemented, receptive_field)), (check_cycle_losses, (not_implemented,)),
     (check_image_pool, (not_implemented,)), (check_cyclegan_step, (not_implemented,)),
+    (check_wgan_iteration, (not_implemented,)),
 ])
 def test_unfinished_exercises_are_reported_as_such(check, args):
     with pytest.raises(CheckError, match="is not implemented yet"):
@@ -124,12 +126,12 @@ def no_detach_iteration(G, D, opt_g, opt_d, batches, noise, d_loss, g_loss, d_tr
     (check_dc_discriminator, NoBatchNormD, "BatchNorm2d after the first three"),
     (check_dc_discriminator, SigmoidD, "sigmoid"),
     (check_dc_discriminator, lambda c, sn: DCDiscriminator(c, False), "spectral norm"),
-    (check_dc_generator, TransposedG, "not ConvTranspose2d"),
+    (check_dc_generator, TransposedG, "uses ConvTranspose2d"),
     (check_dc_generator, lambda n, c, sn: DCGenerator(n, c, False), "spectral norm"),
     (check_power_iteration, lambda W, it: torch.linalg.matrix_norm(W.reshape(W.shape[0], -1), "fro"), "Frobenius"),
     (check_power_iteration, lambda W, it: power_iteration(W, 1), "σ of"),
     (check_gan_iteration, reused_batch_iteration, "fresh batch"),
-    (check_gan_iteration, no_detach_iteration, "weights differ"),
+    (check_gan_iteration, no_detach_iteration, "sent gradients into G"),
 ])
 def test_04_mistakes(check, wrong, message):
     with pytest.raises(CheckError, match=message):
@@ -141,7 +143,7 @@ def test_04_mistakes(check, wrong, message):
     (lambda r, f: lsgan_d_loss(f, r), lsgan_g_loss, "swapped"),
     (lambda r, f: lsgan_d_loss(torch.sigmoid(r), torch.sigmoid(f)), lsgan_g_loss, "sigmoid"),
     (lsgan_d_loss, lambda f: ((f - 1) ** 2).mean(), "twice"),
-    (lsgan_d_loss, lambda f: 0.5 * (f ** 2).mean(), "g_loss is wrong"),
+    (lsgan_d_loss, lambda f: 0.5 * (f ** 2).mean(), "towards the fake target"),
 ])
 def test_lsgan_mistakes(d_loss, g_loss, message):
     with pytest.raises(CheckError, match=message):
@@ -199,10 +201,10 @@ def penalty_channel_norm(critic, real, fake, weight=10.0):
     (check_clip_weights, (clip_by_copy,), "in place"),
     (check_clip_weights, (lambda m, clip=0.01: clip_weights(m, 0.01),), "use the clip argument"),
     (check_gradient_penalty, (penalty_squared_norm,), "squared norm"),
-    (check_gradient_penalty, (penalty_without_graph,), "create_graph=True"),
+    (check_gradient_penalty, (penalty_without_graph,), "create_graph"),
     (check_gradient_penalty, (penalty_at_real,), "real samples only"),
-    (check_gradient_penalty, (penalty_one_epsilon,), "per sample"),
-    (check_gradient_penalty, (penalty_channel_norm,), "Flatten"),
+    (check_gradient_penalty, (penalty_one_epsilon,), "same ε"),
+    (check_gradient_penalty, (penalty_channel_norm,), "flatten"),
     (check_gradient_penalty, (lambda c, r, f, weight=10.0: gradient_penalty(c, r, f, 1.0),), "weight"),
 ])
 def test_05_mistakes(check, args, message):
@@ -299,11 +301,11 @@ def step_bce(model, opt_g, opt_d, real_a, real_b, pool_a, pool_b, lambda_cycle=1
 
 @pytest.mark.parametrize("check, args, message", [
     (check_residual_block, (NoSkipBlock,), "skip connection"),
-    (check_residual_block, (ZeroPadBlock,), "ReflectionPad2d"),
-    (check_residual_block, (BatchNormBlock,), "different output"),
+    (check_residual_block, (ZeroPadBlock,), "zero padding"),
+    (check_residual_block, (BatchNormBlock,), "BatchNorm"),
     (check_resnet_generator, (UpsamplingGenerator,), "parameters, expected"),
     (check_patch_discriminator, (lambda ndf, n: PatchDiscriminator(ndf=ndf, n_layers=2), receptive_field), "parameters"),
-    (check_patch_discriminator, (ReluPatchGAN, receptive_field), "different output"),
+    (check_patch_discriminator, (ReluPatchGAN, receptive_field), "found ReLU where LeakyReLU\\(0.2\\) is asked"),
     (check_patch_discriminator, (lambda ndf, n: PatchDiscriminator(ndf=ndf, n_layers=n),
                                  lambda layers: sum(k for k, _ in layers)), "receptive_field for"),
     (check_cycle_losses, (identity_swapped,), "identity feeds"),
@@ -318,3 +320,46 @@ def step_bce(model, opt_g, opt_d, real_a, real_b, pool_a, pool_b, lambda_cycle=1
 def test_06_mistakes(check, args, message):
     with pytest.raises(CheckError, match=message):
         check(*args)
+
+
+# --- the behavioural tools the checks are built from ------------------------------------------------------------
+
+def test_name_link_names_activation_norm_and_their_order():
+    from course_utils.checks._behaviour import instance_norm, name_link
+    torch.manual_seed(0)
+    x = torch.randn(2, 4, 6, 6)
+    norms = {"no norm": lambda t: t, "InstanceNorm": instance_norm}
+    assert name_link(x, F.leaky_relu(x, 0.2), norms) == "no norm then LeakyReLU(0.2)"
+    assert name_link(x, F.relu(instance_norm(x)), norms) == "InstanceNorm then ReLU"
+    assert name_link(x, instance_norm(F.leaky_relu(x, 0.2)), norms) == "LeakyReLU(0.2) then InstanceNorm"
+    assert name_link(x, F.leaky_relu(x, 0.01), norms).endswith("PyTorch's default slope")
+    assert name_link(x, F.elu(x), norms) is None
+
+
+def test_negative_slope_and_trace():
+    from course_utils.checks._behaviour import negative_slope, trace
+    x = torch.randn(100)
+    assert abs(negative_slope(x, F.leaky_relu(x, 0.3)) - 0.3) < 1e-6
+    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.LeakyReLU(0.2, inplace=True), nn.Conv2d(4, 1, 3))
+    out, records = trace(net, torch.randn(2, 3, 8, 8))
+    assert [r.kind for r in records] == ["Conv2d", "Conv2d"]
+    assert torch.allclose(records[1].input, F.leaky_relu(records[0].output, 0.2))   # cloned before the in-place op
+    assert torch.equal(out, records[1].output)
+
+
+def test_planted_gradients_and_optimizer_watch():
+    from course_utils.checks._behaviour import STALE, Watch, plant, stale, touched
+    layer = nn.Linear(2, 1)
+    plant(layer.parameters())
+    assert stale(layer.parameters()) and not touched(layer.parameters())
+    layer(torch.ones(1, 2)).sum().backward()                 # accumulates onto the planted value
+    assert stale(layer.parameters()) and touched(layer.parameters())
+    opt = torch.optim.SGD(layer.parameters(), 0.1)
+    seen = []
+    watch = Watch(opt, lambda: seen.append(stale(layer.parameters())))
+    opt.zero_grad()
+    layer(torch.ones(1, 2)).sum().backward()
+    opt.step()
+    watch.remove()
+    opt.step()
+    assert watch.steps == 1 and seen == [False] and STALE > 100

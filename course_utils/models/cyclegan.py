@@ -118,7 +118,7 @@ class ImagePool:
         if self.size == 0:
             return images
         out = []
-        for image in images.detach():
+        for image in images.detach().clone():       # the pool's own copies, off G's graph
             image = image.unsqueeze(0)
             if len(self.images) < self.size:
                 self.images.append(image)
