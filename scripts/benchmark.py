@@ -4,6 +4,7 @@
     python scripts/benchmark.py                   # everything, on COURSE_DEVICE (default: CUDA if available)
     python scripts/benchmark.py --only dcgan wgan # a subset
     python scripts/benchmark.py --no-readme       # print only
+    python scripts/benchmark.py --profile         # count operators and host syncs per iteration instead
 
 Cases: notebook 04's DCGAN (spectral norm, LSGAN, generator + discriminator update) at conv_dim 32 and
 64, batch 32; notebook 05's WGAN-GP iteration (5 critic updates with the gradient penalty + 1 generator
@@ -16,6 +17,15 @@ On CUDA every case runs three ways: float32, bfloat16 autocast, and bfloat16 aut
 channels-last tensors, so that the table says what each gained. Results are kept per device in
 ``benchmarks/results.json``; README's table between the ``benchmark`` markers is rebuilt from that file.
 Each time is the median of ``--repeats`` iterations after ``--warmup`` untimed ones.
+
+``--profile`` measures where the time of a small iteration goes without a GPU: with ``torch.profiler``
+it counts, per iteration, the ATen operators called (on a GPU nearly each one is a kernel launch of a few
+microseconds, so for these small networks the count bounds the iteration time from below), the
+operators the Python code called directly (the rest are called by them), and the host syncs
+(``aten::_local_scalar_dense``: a ``float(t)``/``t.item()`` that waits for the device). It also counts
+the operators of the levers that cut them: spectral norm's power iteration in D's forward, and Adam's
+for-loop, ``foreach`` and ``fused`` implementations. Results go to ``benchmarks/results.json`` under
+``"profile"`` and to README's table between the ``profile`` markers.
 """
 
 from __future__ import annotations
@@ -39,11 +49,12 @@ from course_utils.losses import gradient_penalty, lsgan_d_loss, lsgan_g_loss, wg
 from course_utils.models.cyclegan import CycleGAN, ImagePool  # noqa: E402
 from course_utils.models.dcgan import DCDiscriminator, DCGenerator  # noqa: E402
 from course_utils.runtime import get_device  # noqa: E402
-from course_utils.training import _autocast, cyclegan_step, gan_iteration, wgan_iteration  # noqa: E402
+from course_utils.training import _autocast, cyclegan_step, gan_iteration, train_gan, wgan_iteration  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results.json"
 README = ROOT / "README.md"
 START, END = "<!-- benchmark:start -->", "<!-- benchmark:end -->"
+PROFILE_START, PROFILE_END = "<!-- profile:start -->", "<!-- profile:end -->"
 
 
 def _sync(device: torch.device) -> None:
@@ -129,6 +140,92 @@ CASES = {
 }
 
 
+def _inside_optimizer(event) -> bool:
+    while event is not None:
+        if event.name.startswith("Optimizer.step"):
+            return True
+        event = event.cpu_parent
+    return False
+
+
+def count_ops(step: Callable[[], None], iterations: int = 3) -> dict[str, float]:
+    """Per-iteration counts of ``step()``, measured with ``torch.profiler`` over ``iterations`` calls
+    after one unprofiled call: ATen operators (all, and those called from Python directly), and host
+    syncs — ``aten::_local_scalar_dense`` (a ``float(t)`` / ``t.item()``) outside ``optimizer.step``,
+    whose own reads are of its step counters, which live on the CPU and cost no device sync."""
+    from torch.profiler import ProfilerActivity, profile
+
+    step()
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(iterations):
+            step()
+    aten = [e for e in prof.events() if e.name.startswith("aten::")]
+    syncs = [e for e in aten if e.name == "aten::_local_scalar_dense" and not _inside_optimizer(e)]
+    return {"aten ops": len(aten) / iterations,
+            "ops called from Python": sum(e.cpu_parent is None for e in aten) / iterations,
+            "host syncs": len(syncs) / iterations}
+
+
+def _loop_case(device) -> Callable[[], None]:
+    """Notebook 04's training loop as the notebook runs it: ``train_gan`` with ``gan_iteration``, one
+    iteration per call (its per-iteration logging included)."""
+    G, D, opt_g, opt_d = _dc_pair(32, device, torch.contiguous_format, wgan=False)
+    batches = _batches((32, 3, 32, 32), device, torch.contiguous_format)
+
+    def step():
+        train_gan(G, D, opt_g, opt_d, batches, iterations=1, noise=_noise(device), d_loss=lsgan_d_loss,
+                  g_loss=lsgan_g_loss, iteration=gan_iteration, desc="profile")
+    return step
+
+
+def _adam_case(device, **options) -> Callable[[], None]:
+    G, D = DCGenerator(100, 32, spectral_norm=True).to(device), DCDiscriminator(32, spectral_norm=True).to(device)
+    params = list(G.parameters()) + list(D.parameters())
+    for p in params:
+        p.grad = torch.randn_like(p)
+    optimizer = torch.optim.Adam(params, 2e-4, betas=(0.5, 0.999), **options)
+    return optimizer.step
+
+
+def _d_forward_case(device, spectral_norm: bool) -> Callable[[], None]:
+    D = DCDiscriminator(32, spectral_norm=spectral_norm).to(device)
+    x = torch.rand(32, 3, 32, 32, device=device)
+    return lambda: D(x)
+
+
+def profile_all(device: torch.device) -> dict[str, dict[str, float]]:
+    """Operator and sync counts of each case at float32, and of the levers."""
+    cases: list[tuple[str, Callable[[], Callable[[], None]]]] = [
+        (name, lambda make=make: make(device, False, torch.contiguous_format))
+        for group in CASES.values() for name, make in group]
+    cases += [("04 loop: train_gan + gan_iteration, conv_dim 32, batch 32", lambda: _loop_case(device)),
+              ("04 D forward, conv_dim 32, no spectral norm", lambda: _d_forward_case(device, False)),
+              ("04 D forward, conv_dim 32, spectral norm", lambda: _d_forward_case(device, True)),
+              ("04 Adam step on G+D (28 tensors), for-loop", lambda: _adam_case(device, foreach=False)),
+              ("04 Adam step on G+D (28 tensors), foreach", lambda: _adam_case(device, foreach=True)),
+              ("04 Adam step on G+D (28 tensors), fused", lambda: _adam_case(device, fused=True))]
+    results = {}
+    for name, make in cases:
+        torch.manual_seed(0)
+        step = make()
+        results[name] = counts = count_ops(step)
+        print(f"{name:60} {counts['aten ops']:7.0f} ops {counts['ops called from Python']:6.0f} from Python "
+              f"{counts['host syncs']:3.0f} syncs", flush=True)
+    return results
+
+
+def profile_table(all_results: dict[str, dict]) -> str:
+    lines = ["| case | ATen ops / iteration | called from Python | host syncs |", "|---|---:|---:|---:|"]
+    seen = set()
+    for device, entry in all_results.items():
+        for case, c in entry.get("profile", {}).items():
+            if case not in seen:  # the counts do not depend on the device: one row per case
+                seen.add(case)
+                lines.append(f"| {case} | {c['aten ops']:.0f} | {c['ops called from Python']:.0f} | "
+                             f"{c['host syncs']:.0f} |")
+    return "\n".join(lines)
+
+
 def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return f"{torch.cuda.get_device_name(device)} (torch {torch.__version__})"
@@ -168,11 +265,12 @@ def table(all_results: dict[str, dict]) -> str:
 
 def write_readme(all_results: dict[str, dict]) -> None:
     text = README.read_text()
-    if START not in text or END not in text:
-        raise SystemExit(f"README.md has no {START} ... {END} markers; add them where the table belongs.")
-    new = re.sub(re.escape(START) + ".*?" + re.escape(END), START + "\n" + table(all_results) + "\n" + END, text,
-                 flags=re.S)
-    README.write_text(new)
+    for start, end, render in ((START, END, table), (PROFILE_START, PROFILE_END, profile_table)):
+        if start not in text or end not in text:
+            raise SystemExit(f"README.md has no {start} ... {end} markers; add them where the table belongs.")
+        text = re.sub(re.escape(start) + ".*?" + re.escape(end), lambda _: start + "\n" + render(all_results) + "\n" + end,
+                      text, flags=re.S)
+    README.write_text(text)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -182,16 +280,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--no-readme", action="store_true", help="print the times, change no file")
+    parser.add_argument("--profile", action="store_true",
+                        help="count operators and host syncs per iteration (torch.profiler) instead of timing")
     args = parser.parse_args(argv)
     device = torch.device(args.device) if args.device else get_device()
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
-    results = run(args.only, device, args.warmup, args.repeats)
+    results = profile_all(device) if args.profile else run(args.only, device, args.warmup,
+                                                                                      args.repeats)
     if args.no_readme:
         return 0
     all_results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
     entry = all_results.setdefault(device_name(device), {"cases": {}})
-    entry["cases"].update(results)
+    entry.setdefault("profile" if args.profile else "cases", {}).update(results)
     entry["measured"] = time.strftime("%Y-%m-%d")
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(all_results, indent=1, ensure_ascii=False) + "\n")

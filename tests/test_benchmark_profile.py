@@ -1,0 +1,41 @@
+"""scripts/benchmark.py --profile: operator and host-sync counts per iteration."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("benchmark", ROOT / "scripts" / "benchmark.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_count_ops_counts_operators_and_host_syncs(bench):
+    x = torch.ones(8)
+    counts = bench.count_ops(lambda: float((x * 2).sum()), iterations=4)
+    assert counts["host syncs"] == 1  # the float() of one call
+    assert counts["ops called from Python"] == 3  # mul, sum and the item() of float()
+    assert counts["aten ops"] >= 3
+
+
+def test_optimizer_counter_reads_are_not_host_syncs(bench):
+    w = torch.nn.Parameter(torch.ones(4))
+    optimizer = torch.optim.Adam([w], 1e-3, foreach=False)  # reads its step counter with .item()
+
+    def step():
+        w.grad = torch.ones(4)
+        optimizer.step()
+    assert bench.count_ops(step)["host syncs"] == 0
+
+
+def test_profile_table_has_one_row_per_case(bench):
+    results = {"CPU": {"profile": {"case": {"aten ops": 10.0, "ops called from Python": 3.0, "host syncs": 1.0}}},
+               "GPU": {"profile": {"case": {"aten ops": 10.0, "ops called from Python": 3.0, "host syncs": 1.0}}}}
+    assert bench.profile_table(results).splitlines()[2:] == ["| case | 10 | 3 | 1 |"]
