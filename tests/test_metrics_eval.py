@@ -24,7 +24,7 @@ def random_spd(d, seed, scale=1.0):
 
 
 def stats(mean, cov):
-    return GaussianStatistics(torch.as_tensor(mean, dtype=torch.float64), cov, 0)
+    return GaussianStatistics(torch.as_tensor(mean, dtype=torch.float64), 0, _cov=cov)
 
 
 # --- Fréchet distance -------------------------------------------------------------------------------------
@@ -63,6 +63,20 @@ def test_frechet_distance_of_samples_converges_to_the_closed_form():
     y = torch.randn(100_000, 4, generator=g, dtype=torch.float64) @ torch.linalg.cholesky(s_b).T + mu_b
     assert frechet_distance(x, y) == pytest.approx(want, rel=0.02)
     assert frechet_distance(gaussian_statistics(x), y) == pytest.approx(frechet_distance(x, y))
+
+
+def test_low_rank_covariances_give_the_same_distance_as_the_full_matrices():
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(30, 50, generator=g, dtype=torch.float64), torch.randn(40, 50, generator=g, dtype=torch.float64) + 0.1
+    sa, sb = gaussian_statistics(a), gaussian_statistics(b)
+    assert sa.factor is not None and sb.factor is not None            # N < d: kept as factors
+    full = lambda s: GaussianStatistics(s.mean, s.count, _cov=s.cov)   # noqa: E731
+    want = frechet_distance_from_statistics(full(sa), full(sb))        # the d × d symmetric form
+    # (the d × d route takes square roots of rank-deficient matrices: round-off of about 1e-8 relative)
+    assert frechet_distance(a, b) == pytest.approx(want, rel=1e-6)
+    assert frechet_distance_from_statistics(sa, full(sb)) == pytest.approx(want, rel=1e-6)
+    assert frechet_distance_from_statistics(full(sa), sb) == pytest.approx(want, rel=1e-6)
+    assert torch.allclose(sa.cov, torch.cov(a.T))
 
 
 def test_frechet_distance_is_finite_with_fewer_samples_than_dimensions_and_biased_upwards():

@@ -34,12 +34,28 @@ def sqrtm_psd(matrix: torch.Tensor) -> torch.Tensor:
 
 @dataclass
 class GaussianStatistics:
-    """Mean ``[d]`` and covariance ``[d, d]`` (float64) of a set of features; ``sqrt_cov`` is computed once."""
+    """Mean ``[d]`` and covariance ``[d, d]`` (float64) of ``count`` features.
+
+    With fewer samples than dimensions the covariance has rank < d and is kept as a *factor*: the centred
+    features over √(N − 1), ``[N, d]``, with Σ = factorᵀ factor (the ``[d, d]`` matrix is formed only if asked
+    for). ``sqrt_cov`` is computed once, when needed.
+    """
 
     mean: torch.Tensor
-    cov: torch.Tensor
     count: int
+    _cov: torch.Tensor | None = None
+    factor: torch.Tensor | None = None
     _sqrt: torch.Tensor | None = None
+
+    @property
+    def cov(self) -> torch.Tensor:
+        if self._cov is None:
+            self._cov = self.factor.T @ self.factor
+        return self._cov
+
+    @property
+    def trace(self) -> torch.Tensor:
+        return self.factor.pow(2).sum() if self._cov is None else torch.trace(self._cov)
 
     @property
     def sqrt_cov(self) -> torch.Tensor:
@@ -52,7 +68,29 @@ def gaussian_statistics(features: torch.Tensor) -> GaussianStatistics:
     """Sample mean and unbiased covariance (divisor N − 1, as ``numpy.cov`` in the reference FID code) of
     ``features`` ``[N, d]``."""
     x = _as_features("features", features)
-    return GaussianStatistics(x.mean(0), torch.cov(x.T).reshape(x.shape[1], x.shape[1]), len(x))
+    mean = x.mean(0)
+    factor = (x - mean) / (len(x) - 1) ** 0.5
+    if len(x) < x.shape[1]:
+        return GaussianStatistics(mean, len(x), factor=factor)
+    return GaussianStatistics(mean, len(x), _cov=factor.T @ factor)
+
+
+def trace_sqrt_product(a: GaussianStatistics, b: GaussianStatistics) -> torch.Tensor:
+    r""":math:`\operatorname{Tr}(\Sigma_a \Sigma_b)^{1/2}`, the sum of the square roots of the eigenvalues of
+    :math:`\Sigma_a\Sigma_b` (real and non-negative), always from a *symmetric* matrix with the same eigenvalues:
+
+    * :math:`\Sigma_a^{1/2}\Sigma_b\Sigma_a^{1/2}` ``[d, d]`` when both sets have at least d samples;
+    * :math:`F_b \Sigma_a F_b^\top` ``[N_b, N_b]`` when :math:`\Sigma_b = F_b^\top F_b` has a factor with
+      :math:`N_b < d` rows (and :math:`G G^\top`, :math:`G = F_b F_a^\top`, when both have one), which costs
+      :math:`N^2 d` instead of :math:`d^3`."""
+    if a.factor is not None and (b.factor is None or len(a.factor) < len(b.factor)):
+        a, b = b, a                                        # the smaller factor, if any, is b's
+    if b.factor is not None:
+        inner = b.factor @ a.factor.T if a.factor is not None else None     # [N_b, N_a]
+        middle = inner @ inner.T if inner is not None else b.factor @ a.cov @ b.factor.T
+    else:
+        middle = a.sqrt_cov @ b.cov @ a.sqrt_cov
+    return torch.linalg.eigvalsh(0.5 * (middle + middle.T)).clamp_min(0).sqrt().sum()
 
 
 def frechet_distance_from_statistics(a: GaussianStatistics, b: GaussianStatistics) -> float:
@@ -62,15 +100,12 @@ def frechet_distance_from_statistics(a: GaussianStatistics, b: GaussianStatistic
     .. math:: d^2 = \lVert \mu_a - \mu_b \rVert_2^2 + \operatorname{Tr}\big(\Sigma_a + \Sigma_b
               - 2\,(\Sigma_a^{1/2} \Sigma_b \Sigma_a^{1/2})^{1/2}\big).
 
-    :math:`\operatorname{Tr}(\Sigma_a\Sigma_b)^{1/2}` is taken in the symmetric form
-    :math:`\operatorname{Tr}(\Sigma_a^{1/2}\Sigma_b\Sigma_a^{1/2})^{1/2}`, whose eigenvalues are real and
-    non-negative: no complex round-off as with ``scipy.linalg.sqrtm`` of the non-symmetric product.
+    The trace of the square root is taken from a symmetric matrix (:func:`trace_sqrt_product`), whose eigenvalues
+    are real and non-negative: no complex round-off as with ``scipy.linalg.sqrtm`` of the non-symmetric product.
     """
     if a.mean.shape != b.mean.shape:
         raise ValueError(f"features of different sizes: {a.mean.shape[0]} vs {b.mean.shape[0]} dimensions.")
-    middle = a.sqrt_cov @ b.cov @ a.sqrt_cov
-    trace_sqrt = torch.linalg.eigvalsh(0.5 * (middle + middle.T)).clamp_min(0).sqrt().sum()
-    value = (a.mean - b.mean).pow(2).sum() + torch.trace(a.cov) + torch.trace(b.cov) - 2 * trace_sqrt
+    value = (a.mean - b.mean).pow(2).sum() + a.trace + b.trace - 2 * trace_sqrt_product(a, b)
     return float(value.clamp_min(0))
 
 

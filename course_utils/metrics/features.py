@@ -73,7 +73,8 @@ class FeatureReference:
         self.k_pr, self.k_dc, self.seed = k_pr, k_dc, seed
         self.kid_subsets, self.kid_subset_size = kid_subsets, kid_subset_size
         self.stats = gaussian_statistics(self.features)
-        self.stats.sqrt_cov  # noqa: B018 (computed once here)
+        if self.stats.factor is None:
+            self.stats.sqrt_cov  # noqa: B018 (computed once here, reused by every score)
         self.radii_pr = kth_neighbour_radii(self.features, k_pr)
         self.radii_dc = kth_neighbour_radii(self.features, k_dc)
         self.k_xx = polynomial_kernel(self.features, self.features)
