@@ -3,7 +3,9 @@
 Notebook 04 runs the homework's three ablations (learning rate, spectral norm, ``d_train_iters``) with
 it: ``results = run_ablation(configs, train_one)`` trains each distinct configuration once (a baseline
 shared by several groups is trained once), and ``plot_ablation`` draws, per configuration, its final
-samples above its loss curves.
+samples above its loss curves. With ``seeds=[0, 1, 2]`` each configuration is trained once per seed and its
+scores are the mean over seeds (with the standard deviations in ``RunResult.score_sd``), so that a difference
+between arms can be read against the spread within one (notebook 07; Lucic et al., 2018).
 """
 
 from __future__ import annotations
@@ -32,30 +34,48 @@ class RunResult:
     samples: torch.Tensor
     scores: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
+    score_sd: dict[str, float] = field(default_factory=dict)
+    seed_scores: list[dict[str, float]] = field(default_factory=list)
 
 
 def run_ablation(configs: Mapping[str, dict], train_one: Callable[..., tuple[History, torch.Tensor]], *,
                  score: Callable[[torch.Tensor], dict[str, float]] | None = None,
-                 verbose: bool = True) -> dict[str, RunResult]:
+                 seeds: Sequence[int] | None = None, verbose: bool = True) -> dict[str, RunResult]:
     """Train every named configuration with ``train_one(**config) → (history, samples)``.
 
     Identical configurations (the same settings under several names, e.g. a baseline that belongs to
-    several groups) are trained once. ``score(samples)`` adds numbers to each result. Prints one line
-    per run (settings, scores, seconds) unless ``verbose`` is false.
+    several groups) are trained once. ``score(samples)`` adds numbers to each result, for instance
+    ``score=lambda s: {"FD": metrics.photo_feature_distance(s, test_photos)}``. With ``seeds``, each
+    configuration is trained as ``train_one(**config, seed=seed)`` for every seed: ``scores`` holds the mean
+    over seeds, ``score_sd`` the standard deviations, ``seed_scores`` the single runs, and ``history`` and
+    ``samples`` are those of the first seed. Prints one line per configuration (scores, as mean ± sd with
+    seeds, and seconds) unless ``verbose`` is false.
     """
     done: dict[str, RunResult] = {}
     results: dict[str, RunResult] = {}
     for name, config in configs.items():
         key = json.dumps(config, sort_keys=True, default=str)
         if key not in done:
-            start = time.perf_counter()
-            history, samples = train_one(**config)
-            result = RunResult(dict(config), history, samples.detach().float().cpu(), seconds=time.perf_counter() - start)
-            if score is not None:
-                result.scores = dict(score(result.samples))
+            runs = []
+            for seed in (seeds if seeds is not None else [None]):
+                start = time.perf_counter()
+                history, samples = train_one(**config) if seed is None else train_one(**config, seed=seed)
+                run = RunResult(dict(config), history, samples.detach().float().cpu(),
+                                seconds=time.perf_counter() - start)
+                if score is not None:
+                    run.scores = dict(score(run.samples))
+                runs.append(run)
+            result = runs[0]
+            if seeds is not None:
+                result.seed_scores = [run.scores for run in runs]
+                result.seconds = sum(run.seconds for run in runs)
+                values = {k: np.array([run.scores[k] for run in runs], dtype=float) for k in result.scores}
+                result.scores = {k: float(v.mean()) for k, v in values.items()}
+                result.score_sd = {k: float(v.std(ddof=1)) if len(v) > 1 else 0.0 for k, v in values.items()}
             done[key] = result
             if verbose:
-                numbers = ", ".join(f"{k} {v:.4g}" for k, v in result.scores.items())
+                numbers = ", ".join(f"{k} {v:.4g}" + (f" ± {result.score_sd[k]:.2g}" if k in result.score_sd else "")
+                                    for k, v in result.scores.items())
                 print(f"{name:>22}: {numbers}{', ' if numbers else ''}{result.seconds:.0f} s")
         results[name] = done[key]
     return results

@@ -185,6 +185,24 @@ def test_run_ablation_trains_each_distinct_configuration_once(capsys):
     assert len(fig.axes) == 6 and fig.axes[3].get_ylim()[0] == 0.0
 
 
+def test_run_ablation_with_seeds_reports_mean_and_spread(capsys):
+    calls = []
+
+    def train_one(lr, seed):
+        calls.append((lr, seed))
+        history = History()
+        history.log_step({"d_loss": lr, "g_loss": 1.0})
+        return history, torch.full((4, 3, 4, 4), float(seed))
+
+    results = run_ablation({"a": {"lr": 0.1}, "b": {"lr": 0.2}, "a again": {"lr": 0.1}}, train_one,
+                           score=lambda samples: {"value": float(samples.mean())}, seeds=[0, 1, 2])
+    assert calls == [(0.1, 0), (0.1, 1), (0.1, 2), (0.2, 0), (0.2, 1), (0.2, 2)]
+    assert results["a"].scores == {"value": 1.0} and results["a"].score_sd == {"value": pytest.approx(1.0)}
+    assert [s["value"] for s in results["b"].seed_scores] == [0.0, 1.0, 2.0] and results["a again"] is results["a"]
+    assert float(results["a"].samples.mean()) == 0.0          # the first seed's samples
+    assert "value 1 ± 1" in capsys.readouterr().out
+
+
 def toy_pair():
     torch.manual_seed(0)
     G = nn.Sequential(nn.Linear(2, 16), nn.ReLU(), nn.Linear(16, 2))

@@ -36,6 +36,11 @@ class MNISTClassifier(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
 
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The penultimate layer: ``[B, 1, 28, 28]`` in [0, 1] → ``[B, 1568]`` (the flattened 32×7×7 maps the
+        linear layer reads; dropout is the identity in eval mode). Notebook 07's feature space for digits."""
+        return self.net[:-2](x)
+
 
 @torch.no_grad()
 def accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 1000) -> float:

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .data.toy2d import GaussianMixture2D
+from ..data.toy2d import GaussianMixture2D
 
 
 @torch.no_grad()
