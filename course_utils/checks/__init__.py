@@ -11,6 +11,7 @@ from .nb04_dcgan import (check_dc_discriminator, check_dc_generator, check_gan_i
 from .nb05_wgan import check_clip_weights, check_gradient_penalty, check_wgan_losses
 from .nb06_cyclegan import (check_cycle_losses, check_cyclegan_step, check_image_pool, check_patch_discriminator,
                             check_residual_block, check_resnet_generator)
+from .nb08_stylegan import check_adain, check_mapping_network, check_noise_injection
 
 __all__ = [
     "CheckError",
@@ -28,4 +29,6 @@ __all__ = [
     # 06
     "check_cycle_losses", "check_cyclegan_step", "check_image_pool", "check_patch_discriminator", "check_residual_block",
     "check_resnet_generator",
+    # 08
+    "check_adain", "check_mapping_network", "check_noise_injection",
 ]
