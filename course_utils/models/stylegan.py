@@ -62,14 +62,25 @@ class AdaIN(nn.Module):
         return adain(x, 1 + scale, bias)
 
 
+def he_init_(layers: Sequence[nn.Linear]) -> None:
+    """He initialisation for layers followed by LeakyReLU(0.2), zero biases: the scale that StyleGAN's
+    equalised learning rate applies at runtime (Karras et al., 2018, PGGAN, sec. 4.1). It keeps the
+    variance of the activations through the mapping network; PyTorch's default (a third of it per layer)
+    would shrink w towards a constant, and the generator would ignore z."""
+    for layer in layers:
+        nn.init.kaiming_normal_(layer.weight, a=0.2)
+        nn.init.zeros_(layer.bias)
+
+
 class MappingNetwork(nn.Module):
     r"""f: z → w (Karras et al., 2019, sec. 2, Fig. 1b): :func:`pixel_norm` of z, then ``num_layers`` fully
-    connected layers, each followed by LeakyReLU(0.2) (as in the official implementation, the last one
-    too). ``[B, z_dim]`` → ``[B, w_dim]``."""
+    connected layers (:func:`he_init_`), each followed by LeakyReLU(0.2) (as in the official implementation,
+    the last one too). ``[B, z_dim]`` → ``[B, w_dim]``."""
 
     def __init__(self, z_dim: int = 64, w_dim: int = 64, num_layers: int = 4) -> None:
         super().__init__()
         self.layers = nn.ModuleList(nn.Linear(z_dim if i == 0 else w_dim, w_dim) for i in range(num_layers))
+        he_init_(self.layers)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         x = pixel_norm(z)
@@ -226,5 +237,5 @@ def per_pixel_std(images: torch.Tensor) -> torch.Tensor:
     return images.float().std(dim=0).mean(dim=0)
 
 
-__all__ = ["AdaIN", "MappingNetwork", "NoiseInjection", "StyleGenerator", "StyleLayer", "adain", "mix_styles",
+__all__ = ["AdaIN", "MappingNetwork", "he_init_", "NoiseInjection", "StyleGenerator", "StyleLayer", "adain", "mix_styles",
            "per_pixel_std", "pixel_norm", "truncate"]
