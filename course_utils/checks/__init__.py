@@ -12,6 +12,7 @@ from .nb05_wgan import check_clip_weights, check_gradient_penalty, check_wgan_lo
 from .nb06_cyclegan import (check_cycle_losses, check_cyclegan_step, check_image_pool, check_patch_discriminator,
                             check_residual_block, check_resnet_generator)
 from .nb07_evaluation import check_frechet_distance, check_kid, check_precision_recall
+from .nb08_stylegan import check_adain, check_mapping_network, check_noise_injection
 
 __all__ = [
     "CheckError",
@@ -31,4 +32,6 @@ __all__ = [
     "check_resnet_generator",
     # 07
     "check_frechet_distance", "check_kid", "check_precision_recall",
+    # 08
+    "check_adain", "check_mapping_network", "check_noise_injection",
 ]
