@@ -8,7 +8,7 @@ from .nb02_cvae import check_condition_on_label, check_cvae, check_cvae_loss, ch
 from .nb03_gan import check_gan_losses, check_gan_steps, check_mlp_gan
 from .nb04_dcgan import (check_dc_discriminator, check_dc_generator, check_gan_iteration, check_lsgan_losses,
                          check_power_iteration)
-from .nb05_wgan import check_clip_weights, check_gradient_penalty, check_wgan_losses
+from .nb05_wgan import check_clip_weights, check_gradient_penalty, check_wgan_iteration, check_wgan_losses
 from .nb06_cyclegan import (check_cycle_losses, check_cyclegan_step, check_image_pool, check_patch_discriminator,
                             check_residual_block, check_resnet_generator)
 from .nb07_evaluation import check_frechet_distance, check_kid, check_precision_recall
@@ -26,7 +26,7 @@ __all__ = [
     # 04
     "check_dc_discriminator", "check_dc_generator", "check_gan_iteration", "check_lsgan_losses", "check_power_iteration",
     # 05
-    "check_clip_weights", "check_gradient_penalty", "check_wgan_losses",
+    "check_clip_weights", "check_gradient_penalty", "check_wgan_iteration", "check_wgan_losses",
     # 06
     "check_cycle_losses", "check_cyclegan_step", "check_image_pool", "check_patch_discriminator", "check_residual_block",
     "check_resnet_generator",
