@@ -139,7 +139,8 @@ def check_mapping_network(MappingNetwork: Callable) -> None:
         zn = pixel_norm(z)
         want = run(zn)
         mistakes = [
-            (run(z), "z is not pixel-normalised: divide each z by sqrt(mean(z², dim=1) + ε) first (PGGAN's pixel norm)."),
+            (run(z), "z is not pixel-normalised: divide each z by sqrt(mean(z², dim=1) + ε) first "
+                     "(PGGAN's pixel norm)."),
             (run(z * torch.rsqrt(z.pow(2).mean(0, keepdim=True) + 1e-8)),
              "pixel norm is taken over the batch: normalise each sample over its own features, mean over dim=1."),
             (run(F.normalize(z, dim=1)), "z has unit length: pixel norm divides by the root *mean* square, so z ends "
@@ -205,7 +206,8 @@ def check_noise_injection(NoiseInjection: Callable) -> None:
             raise CheckError("self.weight is broadcast over the last dimension (the width): reshape it to "
                              "[1, C, 1, 1] so that it scales each channel.")
     expect_close("NoiseInjection(x, noise)", got, want, hint="x + self.weight.view(1, -1, 1, 1) * noise.")
-    expect(got.requires_grad, "no gradient reaches self.weight: keep it in the graph (no .detach(), no torch.no_grad()).")
+    expect(got.requires_grad,
+           "no gradient reaches self.weight: keep it in the graph (no .detach(), no torch.no_grad()).")
     got.sum().backward()
     expect(weight.grad is not None and bool(weight.grad.abs().sum() > 0), "no gradient reaches self.weight.")
 

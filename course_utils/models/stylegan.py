@@ -226,8 +226,9 @@ def mix_styles(w1: torch.Tensor, w2: torch.Tensor, crossover: int, num_layers: i
 
 
 def truncate(w: torch.Tensor, w_avg: torch.Tensor, psi: float) -> torch.Tensor:
-    r"""The truncation trick in W (Karras et al., 2019, appendix B): :math:`w' = \bar w + \psi (w - \bar w)`. ψ = 1 leaves w, ψ = 0 gives the mean
-    image; ``w``: ``[B, w_dim]`` (or ``[B, L, w_dim]``), ``w_avg``: ``[w_dim]`` → same shape as ``w``."""
+    r"""The truncation trick in W (Karras et al., 2019, appendix B): :math:`w' = \bar w + \psi (w - \bar w)`.
+    ψ = 1 leaves w, ψ = 0 gives the mean image. ``w``: ``[B, w_dim]`` (or ``[B, L, w_dim]``), ``w_avg``: ``[w_dim]``
+    → same shape as ``w``."""
     return w_avg + psi * (w - w_avg)
 
 
@@ -237,5 +238,5 @@ def per_pixel_std(images: torch.Tensor) -> torch.Tensor:
     return images.float().std(dim=0).mean(dim=0)
 
 
-__all__ = ["AdaIN", "MappingNetwork", "he_init_", "NoiseInjection", "StyleGenerator", "StyleLayer", "adain", "mix_styles",
-           "per_pixel_std", "pixel_norm", "truncate"]
+__all__ = ["AdaIN", "MappingNetwork", "NoiseInjection", "StyleGenerator", "StyleLayer", "adain", "he_init_",
+           "mix_styles", "per_pixel_std", "pixel_norm", "truncate"]
