@@ -102,9 +102,3 @@ def server():
     yield s
     s.close()
 
-
-@pytest.fixture
-def server():
-    s = Server()
-    yield s
-    s.close()

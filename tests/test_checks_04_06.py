@@ -13,7 +13,7 @@ from course_utils.checks import (CheckError, check_clip_weights, check_cycle_los
                                  check_image_pool, check_lsgan_losses, check_patch_discriminator, check_power_iteration,
                                  check_residual_block, check_resnet_generator, check_wgan_losses)
 from course_utils.checks.nb05_wgan import check_wgan_iteration
-from course_utils.losses import (clip_weights, cycle_loss, gradient_penalty, lsgan_d_loss, lsgan_g_loss, lsgan_loss,
+from course_utils.losses import (clip_weights, cycle_loss, gradient_penalty, lsgan_d_loss, lsgan_g_loss,
                                  wgan_critic_loss, wgan_generator_loss)
 from course_utils.models.cyclegan import ImagePool, PatchDiscriminator, ResnetBlock, ResnetGenerator
 from course_utils.models.dcgan import DCDiscriminator, DCGenerator, power_iteration

@@ -10,7 +10,7 @@ from course_utils import metrics
 from course_utils.metrics import (FeatureReference, InceptionUnavailableError, add_noise, blur, classifier_score,
                                   density_coverage, drop_classes, frechet_distance, frechet_distance_from_statistics,
                                   gaussian_statistics, inception_score_from_probabilities, kernel_inception_distance,
-                                  kth_neighbour_radii, mmd2_unbiased_from_kernels, most_typical, polynomial_kernel,
+                                  kth_neighbour_radii, most_typical, polynomial_kernel,
                                   polynomial_mmd2, precision_recall, sqrtm_psd)
 from course_utils.metrics.distances import GaussianStatistics
 from course_utils.models.classifier import MNISTClassifier

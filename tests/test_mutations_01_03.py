@@ -17,7 +17,7 @@ from course_utils.checks import (CheckError, check_condition_on_label, check_cva
                                  check_vae_loss)
 from course_utils.estimators import reparam_grad, score_function_grad
 from course_utils.losses import d_loss_bce, g_loss_nonsaturating, kl_divergence, vae_loss
-from course_utils.models import CVAE, ConvEncoder, MLPDecoder, condition_on_label, one_hot, reparameterize
+from course_utils.models import CVAE, ConvEncoder, MLPDecoder, condition_on_label, reparameterize
 from course_utils.models.gan import MLPDiscriminator, MLPGenerator
 from course_utils.training import discriminator_step, generator_step
 

@@ -1,7 +1,6 @@
 """Mutation tests for the checks of notebooks 04–06: the wrong answers students write must be rejected with a
 message that names the mistake, and correct answers written another way must pass."""
 
-import copy
 import random
 
 import pytest
@@ -14,9 +13,9 @@ from course_utils.checks import (CheckError, check_clip_weights, check_cycle_los
                                  check_dc_discriminator, check_dc_generator, check_gan_iteration, check_gradient_penalty,
                                  check_image_pool, check_lsgan_losses, check_patch_discriminator, check_power_iteration,
                                  check_residual_block, check_resnet_generator, check_wgan_losses)
-from course_utils.losses import (clip_weights, cycle_loss, gradient_penalty, lsgan_d_loss, lsgan_g_loss, lsgan_loss,
+from course_utils.losses import (clip_weights, gradient_penalty, lsgan_d_loss, lsgan_g_loss, lsgan_loss,
                                  wgan_critic_loss, wgan_generator_loss)
-from course_utils.models.cyclegan import ImagePool, PatchDiscriminator, ResnetBlock, ResnetGenerator
+from course_utils.models.cyclegan import ImagePool, PatchDiscriminator, ResnetBlock
 from course_utils.models.dcgan import power_iteration
 from course_utils.checks.nb05_wgan import check_wgan_iteration
 from course_utils.training import cyclegan_step, gan_iteration, wgan_iteration
