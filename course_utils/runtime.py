@@ -4,7 +4,8 @@ Environment variables (all optional):
 
 ``COURSE_MODE``
     ``smoke`` (CI: seconds per notebook) | ``quick`` (CPU default: a few minutes per notebook)
-    | ``full`` (CUDA default: full-length training). Unset: ``smoke`` when the ``CI`` variable is
+    | ``full`` (CUDA default: full-length training) | ``lecture`` (pretrained models from
+    ``pretrained/`` instead of the long trainings; every figure regenerated from them, under a minute). Unset: ``smoke`` when the ``CI`` variable is
     set, ``full`` when CUDA is available, ``quick`` otherwise.
 ``COURSE_DEVICE``
     ``cpu``, ``cuda``, ``cuda:1``, ``mps``... Unset: CUDA, then Apple MPS, then CPU.
@@ -28,7 +29,7 @@ from typing import TypeVar
 import numpy as np
 import torch
 
-MODES = ("smoke", "quick", "full")
+MODES = ("smoke", "quick", "full", "lecture")
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 T = TypeVar("T")
@@ -49,9 +50,23 @@ def get_mode() -> str:
     return "full" if torch.cuda.is_available() else "quick"
 
 
-def by_mode(*, smoke: T, quick: T, full: T) -> T:
-    """Pick the value for the current ``COURSE_MODE``: ``EPOCHS = by_mode(smoke=1, quick=8, full=30)``."""
-    return {"smoke": smoke, "quick": quick, "full": full}[get_mode()]
+_UNSET = object()
+
+
+def by_mode(*, smoke: T, quick: T, full: T, lecture: T = _UNSET) -> T:  # type: ignore[assignment]
+    """Pick the value for the current ``COURSE_MODE``: ``EPOCHS = by_mode(smoke=1, quick=8, full=30)``.
+
+    ``lecture`` defaults to the ``quick`` value: in lecture mode the long trainings are replaced by
+    pretrained models (:func:`course_utils.pretrained.train_or_load`), and what is left (evaluation sizes,
+    short demonstrations) runs at the ``quick`` size unless ``lecture=`` says otherwise.
+    """
+    return {"smoke": smoke, "quick": quick, "full": full,
+            "lecture": quick if lecture is _UNSET else lecture}[get_mode()]
+
+
+def is_lecture() -> bool:
+    """Whether ``COURSE_MODE=lecture``: load pretrained models instead of training them."""
+    return get_mode() == "lecture"
 
 
 DEVICE_TYPES = ("cpu", "cuda", "mps")
