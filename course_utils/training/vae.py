@@ -42,13 +42,15 @@ def evaluate_vae(model: nn.Module, dataset: TensorDataset, *, batch_size: int = 
 def train_vae(model: nn.Module, train_set: TensorDataset, *, epochs: int, batch_size: int = 128, lr: float = 1e-3,
               beta: float = 1.0, loss_fn: Callable = vae_loss, test_set: TensorDataset | None = None,
               snapshot_z: torch.Tensor | None = None, snapshot_labels: torch.Tensor | None = None,
-              conditional: bool = False, seed: int = 0, desc: str = "VAE") -> History:
+              conditional: bool = False, seed: int = 0, desc: str = "VAE",
+              optimizer: torch.optim.Optimizer | None = None, history: History | None = None) -> History:
     """Train a VAE (notebook 01) or, with ``conditional``, a CVAE called as ``model(x, y)`` (notebook 02)
     with Adam on ``loss_fn(logits, x, mu, logvar, beta)``.
 
     ``test_set`` adds the test ELBO (``test_elbo``) to every epoch; ``snapshot_z`` (``[K, D]`` fixed
     latent codes, with ``snapshot_labels`` ``[K]`` for a CVAE) stores the decoded images
-    ``[K, 1, 28, 28]`` after every epoch.
+    ``[K, 1, 28, 28]`` after every epoch. Pass ``optimizer`` and ``history`` to continue a run epoch by
+    epoch (the resumable scripts do: :mod:`course_utils.runs`); by default a fresh Adam(``lr``) and History.
     """
     device = next(model.parameters()).device
 
@@ -66,8 +68,8 @@ def train_vae(model: nn.Module, train_set: TensorDataset, *, epochs: int, batch_
         logits = m.decode(z, snapshot_labels.to(device)) if conditional else m.decoder(z)
         return torch.sigmoid(logits).float()
 
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    optimizer = optimizer if optimizer is not None else torch.optim.Adam(model.parameters(), lr=lr)
     loader = make_loader(train_set, batch_size, shuffle=True, seed=seed)
     return train(model, loader, step, optimizer, epochs, device=device,
                  evaluate=evaluate if test_set is not None else None,
-                 snapshot=snapshot if snapshot_z is not None else None, desc=desc)
+                 snapshot=snapshot if snapshot_z is not None else None, desc=desc, history=history)
