@@ -5,6 +5,17 @@ batch 1, λ_cycle = 10, identity 0.5, a pool of 50 fakes, 100 epochs at the init
 100 of linear decay); :class:`CycleGANTrainer` builds the model, optimizers, schedules, pools and loader
 from it, trains epoch by epoch, writes a checkpoint after every epoch (atomically) and resumes from one.
 On CUDA it trains under bfloat16 autocast and with channels-last tensors unless told otherwise.
+
+Under ``torchrun`` (a :class:`~course_utils.distributed.Distributed` with several processes) each process
+trains on its share of every global batch of ``N × batch_size`` (the four networks each in
+DistributedDataParallel, one image pool shared through :class:`~course_utils.distributed.GatheredPool`),
+and rank 0 alone translates the fixed images and writes the checkpoint. The data order and every crop,
+flip and pairing are functions of ``(seed, epoch, index)``, so N processes at batch 1 train exactly as one
+process at batch N, and a resumed run as one that never stopped.
+
+The checkpoint keeps what resuming needs (weights, both Adam states, schedules, pools, random states of
+every process, the losses) and a bounded preview: at most :data:`PREVIEW_SNAPSHOTS` translation snapshots
+(:func:`preview_epochs`), stored as 8-bit images.
 """
 
 from __future__ import annotations
@@ -23,6 +34,7 @@ from tqdm.auto import tqdm
 
 from .checkpoints import CheckpointError, atomic_save, check_checkpoint_dir, load_into, load_state, state_bytes
 from .data.monet2photo import UnpairedImages
+from .distributed import Distributed, GatheredPool, IndexShards, SeededItems, parallel_view
 from .models.cyclegan import CycleGAN, ImagePool, ResnetGenerator, linear_decay
 from .training import DivergenceGuard, History, _autocast, cyclegan_step
 
@@ -31,6 +43,8 @@ PRETRAINED_FIX = ("Rebuild it with `python scripts/train_cyclegan.py --preset sm
                   "--export <this path>` (or restore the file from the repository).")
 # Settings a resumed run may change: the length of the schedule and the numerics, not the model or data.
 _MAY_CHANGE_ON_RESUME = ("n_epochs", "n_epochs_decay", "iterations_per_epoch", "mixed_precision", "channels_last")
+PREVIEW_SNAPSHOTS = 8       # translation snapshots kept (in memory and in last.pt) however long the run
+NETWORKS = ("G_AB", "G_BA", "D_A", "D_B")
 
 
 @dataclass
@@ -79,9 +93,30 @@ def _as_tuple(value):
     return tuple(_as_tuple(v) for v in value) if isinstance(value, (list, tuple)) else value
 
 
-def _reseed_worker(worker_id: int) -> None:
-    info = torch.utils.data.get_worker_info()
-    info.dataset.random.seed(info.seed)
+def preview_epochs(latest: int, keep: int = PREVIEW_SNAPSHOTS) -> set[int]:
+    """The epochs whose translation snapshots a run keeps after ``latest`` epochs: 0, ``latest`` and the
+    multiples of the smallest power of two that leaves at most ``keep`` (≥ 2) of them.
+
+    The set after epoch e + 1 is a subset of the set after e plus e + 1, so a resumed run keeps the
+    same snapshots as one that never stopped: with ``keep = 8``, epochs 0-7 all, then 0, 2, 4, ... and
+    the latest, then 0, 4, 8, ...; 200 epochs keep 0, 32, 64, ..., 192, 200.
+    """
+    def kept(step: int) -> set[int]:
+        return {0, latest, *range(0, latest + 1, step)}
+
+    step = 1
+    while len(kept(step)) > max(keep, 2):
+        step *= 2
+    return kept(step)
+
+
+def _to_uint8(images: torch.Tensor) -> torch.Tensor:
+    """Images in [-1, 1] as 8-bit (a quarter of float32; invisible in a figure)."""
+    return ((images.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+
+
+def _from_uint8(images: torch.Tensor) -> torch.Tensor:
+    return images.float() / 127.5 - 1 if images.dtype == torch.uint8 else images.float()
 
 
 class CycleGANTrainer:
@@ -102,8 +137,10 @@ class CycleGANTrainer:
     def __init__(self, config: CycleGANConfig, root: Path, *, device: torch.device | str = "cpu",
                  checkpoint_dir: Path | None = None, resume: bool = True, step: Callable = cyclegan_step,
                  image_pool: Callable[[int], object] = ImagePool, num_workers: int | None = None,
-                 num_fixed: int = 4) -> None:
-        self.config, self.device, self.step = config, torch.device(device), step
+                 num_fixed: int = 4, distributed: Distributed | None = None) -> None:
+        self.distributed = distributed if distributed is not None else Distributed(device=torch.device(device))
+        d = self.distributed
+        self.config, self.device, self.step = config, d.device if d.enabled else torch.device(device), step
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
         cuda = self.device.type == "cuda"
         self.memory_format = torch.channels_last if cuda and config.channels_last else torch.contiguous_format
@@ -116,22 +153,31 @@ class CycleGANTrainer:
         self.pool_a, self.pool_b = image_pool(config.pool_size), image_pool(config.pool_size)
         self.dataset = UnpairedImages(root, "train", load_size=config.load_size, crop_size=config.crop_size,
                                       seed=config.seed)
+        # This process's share of each global batch; every example a function of (seed, epoch, index).
+        self.sampler = IndexShards(len(self.dataset), config.batch_size, seed=config.seed, rank=d.rank,
+                                   world_size=d.world_size)
         workers = (min(4, os.cpu_count() or 1) if cuda else 0) if num_workers is None else num_workers
-        self.loader = DataLoader(self.dataset, config.batch_size, shuffle=True, drop_last=True, num_workers=workers,
-                                 pin_memory=cuda, persistent_workers=workers > 0, worker_init_fn=_reseed_worker,
-                                 generator=torch.Generator().manual_seed(config.seed))
+        self.loader = DataLoader(SeededItems(self.dataset, config.seed), config.batch_size, sampler=self.sampler,
+                                 drop_last=True, num_workers=workers, pin_memory=cuda, persistent_workers=workers > 0)
+        # What the step trains: each network under DDP and one pool for the global batch (one process: the model).
+        self._nets = parallel_view(self.model, NETWORKS, d)
+        self._pools = (GatheredPool(self.pool_a, d), GatheredPool(self.pool_b, d)) if d.enabled else (
+            self.pool_a, self.pool_b)
         self.fixed_a, self.fixed_b = _fixed_test_images(root, config.crop_size, num_fixed)
         self.history, self.epoch = History(), 0
-        if self.checkpoint_dir is not None:               # before any training: a folder that takes last.pt
+        if self.checkpoint_dir is not None and d.is_main:   # before any training: a folder that takes last.pt
             check_checkpoint_dir(self.checkpoint_dir, self.checkpoint_bytes(num_fixed), fix=(
                 "Pass another checkpoint folder (--checkpoint-dir / checkpoint_dir=), free some space, "
                 "or fix this folder's permissions."))
-        if self.checkpoint_path is not None and self.checkpoint_path.is_file():
+        found = self.checkpoint_path is not None and self.checkpoint_path.is_file()
+        d.barrier()                                     # every process has looked before rank 0 renames
+        if found:
             if resume:
-                self.load(self.checkpoint_path)
-            else:                                       # start afresh, but keep the old run
+                self.load(self.checkpoint_path)         # every process reads the same file
+            elif d.is_main:                             # start afresh, but keep the old run
                 self._set_aside(self.checkpoint_path)
-        if not self.history.snapshots:
+        d.barrier()
+        if not self.history.snapshots and d.is_main:
             self.history.snapshots.append((0, self.translate_fixed()))
 
     @staticmethod
@@ -144,13 +190,14 @@ class CycleGANTrainer:
         return target
 
     def checkpoint_bytes(self, num_fixed: int = 4) -> int:
-        """About how many bytes the next ``last.pt`` takes (weights, both Adam states, full image pools,
-        the translation snapshots so far and one more), with a quarter more for the history and slack."""
+        """About how many bytes ``last.pt`` takes at most (weights, both Adam states, full image pools in
+        float32, :data:`PREVIEW_SNAPSHOTS` snapshots of 6 × ``num_fixed`` 8-bit images), with a quarter more
+        for the history and slack. It no longer grows with the number of epochs."""
         cfg = self.config
-        image = 3 * cfg.crop_size ** 2 * 4
+        pixels = 3 * cfg.crop_size ** 2
         weights = state_bytes(self.model.state_dict())
-        snapshots = (len(self.history.snapshots) + 2) * 6 * num_fixed * image
-        return int(1.25 * (3 * weights + 2 * cfg.pool_size * image + snapshots))
+        snapshots = PREVIEW_SNAPSHOTS * 6 * num_fixed * pixels
+        return int(1.25 * (3 * weights + 2 * cfg.pool_size * pixels * 4 + snapshots))
 
     @property
     def checkpoint_path(self) -> Path | None:
@@ -178,18 +225,23 @@ class CycleGANTrainer:
         cfg = self.config
         per_epoch = min(len(self.loader), cfg.iterations_per_epoch or len(self.loader))
         guard = DivergenceGuard.from_history(self.history.steps)
+        d = self.distributed
         while self.epoch < last:
             start, sums = time.perf_counter(), {}
-            bar = tqdm(total=per_epoch, desc=f"{desc} epoch {self.epoch + 1}/{cfg.total_epochs}", unit="it", leave=False)
+            self.sampler.set_epoch(self.epoch)
+            bar = tqdm(total=per_epoch, desc=f"{desc} epoch {self.epoch + 1}/{cfg.total_epochs}", unit="it",
+                       leave=False, disable=not d.is_main)
             for i, (real_a, real_b) in enumerate(self.loader):
                 if i == per_epoch:
                     break
                 real_a = real_a.to(self.device, non_blocking=True, memory_format=self.memory_format)
                 real_b = real_b.to(self.device, non_blocking=True, memory_format=self.memory_format)
                 with _autocast(self.device, cfg.mixed_precision):
-                    out = self.step(self.model, self.opt_g, self.opt_d, real_a, real_b, self.pool_a, self.pool_b,
+                    out = self.step(self._nets, self.opt_g, self.opt_d, real_a, real_b, *self._pools,
                                     lambda_cycle=cfg.lambda_cycle, lambda_identity=cfg.lambda_identity)
-                values = {k: float(v.detach()) for k, v in out.items()}
+                # The losses of the global batch (the mean over the processes), read with one host sync.
+                losses = d.mean(torch.stack([v.detach().float().reshape(()) for v in out.values()])).tolist()
+                values = dict(zip(out, losses))
                 guard.check(values, self.history.num_steps + 1)
                 self.history.log_step(values)
                 for k, v in values.items():
@@ -203,29 +255,48 @@ class CycleGANTrainer:
             self.history.seconds += seconds
             self.history.log_epoch({**{k: v / per_epoch for k, v in sums.items()}, "seconds": seconds,
                                     "lr": self.opt_g.param_groups[0]["lr"]})
-            self.history.snapshots.append((self.epoch, self.translate_fixed()))
+            if d.is_main:
+                self.history.snapshots.append((self.epoch, self.translate_fixed()))
+                kept = preview_epochs(self.epoch)
+                self.history.snapshots = [(e, s) for e, s in self.history.snapshots if e in kept]
             if self.checkpoint_path is not None:
-                self.save(self.checkpoint_path)
+                self._write_checkpoint()
         return self.history
 
-    def state_dict(self) -> dict:
+    def _rng_state(self) -> dict:
+        """This process's random states (PyTorch's CPU generator, and its CUDA device's)."""
+        return {"torch": torch.get_rng_state(),
+                "cuda": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None}
+
+    def _write_checkpoint(self) -> None:
+        """Every process hands rank 0 its random states; rank 0 writes ``last.pt``; all wait for the write."""
+        rank_rng = self.distributed.gather(self._rng_state())
+        if self.distributed.is_main:
+            self.save(self.checkpoint_path, rank_rng=rank_rng)
+        self.distributed.barrier()
+
+    def state_dict(self, rank_rng: list[dict] | None = None) -> dict:
+        """Everything resuming needs, and the preview snapshots as 8-bit images. ``rank_rng``: the random
+        states of every process, rank by rank (default: this process's only)."""
+        rank_rng = rank_rng if rank_rng is not None else [self._rng_state()]
+        snapshots = [(e, {k: _to_uint8(v) for k, v in s.items()}) for e, s in self.history.snapshots]
         return {
             "config": dataclasses.asdict(self.config), "epoch": self.epoch, "model": self.model.state_dict(),
             "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
             "schedulers": [s.state_dict() for s in self.schedulers],
             "pools": [getattr(pool, "images", []) for pool in (self.pool_a, self.pool_b)],
             "pool_rng": [pool.random.getstate() if hasattr(pool, "random") else () for pool in (self.pool_a, self.pool_b)],
-            "loader_rng": self.loader.generator.get_state(),
-            "dataset_rng": self.dataset.random.getstate(),
             "history": {"steps": self.history.steps, "epochs": self.history.epochs,
-                        "snapshots": self.history.snapshots, "seconds": self.history.seconds},
-            "rng": torch.get_rng_state(),
-            "cuda_rng": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None,
+                        "snapshots": snapshots, "seconds": self.history.seconds},
+            "world_size": self.distributed.world_size,
+            "rank_rng": rank_rng,
+            "rng": rank_rng[0]["torch"],
+            "cuda_rng": rank_rng[0]["cuda"],
         }
 
-    def save(self, path: Path) -> Path:
+    def save(self, path: Path, rank_rng: list[dict] | None = None) -> Path:
         """Write the whole training state to ``path`` atomically (a temporary file, then a rename)."""
-        return atomic_save(self.state_dict(), path)
+        return atomic_save(self.state_dict(rank_rng), path)
 
     def resume_fix(self, path: Path) -> str:
         """The way out when ``path`` (this trainer's checkpoint) cannot be resumed."""
@@ -255,6 +326,13 @@ class CycleGANTrainer:
             changed = {k: (saved[k], mine[k]) for k in saved if saved[k] != mine[k]}
             raise CheckpointError(f"{path} was written with other settings {changed} (saved, requested): use the "
                                   f"same settings to resume. {fix}")
+        world = state.get("world_size", 1)
+        if world != self.distributed.world_size:
+            raise CheckpointError(
+                f"{path} was trained by {world} process(es) at batch {self.config.batch_size} each (a global batch "
+                f"of {world * self.config.batch_size}); this run has {self.distributed.world_size}: resume it with "
+                + ("plain python" if world == 1 else f"torchrun --nproc_per_node={world}")
+                + f" to keep its global batch. {fix}")
         if state["epoch"] > self.config.total_epochs:
             raise CheckpointError(
                 f"{path} has trained {state['epoch']} epochs, more than this schedule's {self.config.total_epochs} "
@@ -274,15 +352,15 @@ class CycleGANTrainer:
                 pool.images = [image.to(self.device, memory_format=self.memory_format) for image in images]
             if rng and hasattr(pool, "random"):
                 pool.random.setstate(_as_tuple(rng))
-        if "loader_rng" in state:                     # exact continuation of the data order and pools
-            self.loader.generator.set_state(state["loader_rng"])
-            self.dataset.random.setstate(_as_tuple(state["dataset_rng"]))
         h = state["history"]
-        self.history = History(h["steps"], h["epochs"], [tuple(s) for s in h["snapshots"]], h["seconds"])
-        self.epoch = state["epoch"]
-        torch.set_rng_state(state["rng"])
-        if self.device.type == "cuda" and state.get("cuda_rng") is not None:
-            torch.cuda.set_rng_state(state["cuda_rng"], self.device)
+        snapshots = [(e, {k: _from_uint8(v) for k, v in s.items()}) for e, s in h["snapshots"]]
+        self.history = History(h["steps"], h["epochs"], snapshots if self.distributed.is_main else [], h["seconds"])
+        self.epoch = state["epoch"]          # the data order follows from it (IndexShards, SeededItems)
+        rank_rng = state.get("rank_rng") or [{"torch": state["rng"], "cuda": state.get("cuda_rng")}]
+        mine = rank_rng[self.distributed.rank] if len(rank_rng) == self.distributed.world_size else rank_rng[0]
+        torch.set_rng_state(mine["torch"])
+        if self.device.type == "cuda" and mine.get("cuda") is not None:
+            torch.cuda.set_rng_state(mine["cuda"], self.device)
 
     def _follow_schedule(self, epoch: int) -> None:
         """Set every optimiser's learning rate to this config's schedule at ``epoch`` (the saved one was

@@ -10,6 +10,12 @@ Run it again with the same ``--checkpoint-dir`` to continue where it stopped (``
 paper's model and schedule (256 px, ngf 64, 9 blocks, 100 + 100 epochs); ``small`` is what the CPU can
 afford (128 px, ngf 32, 6 blocks as the paper uses at 128 px, ndf 32); ``smoke`` runs in seconds.
 On CUDA, bfloat16 autocast and channels-last are on (``--no-amp``, ``--no-channels-last``).
+
+Several devices, or several CPU processes: ``torchrun --standalone --nproc_per_node=N scripts/train_cyclegan.py
+...`` trains with DistributedDataParallel (NCCL on CUDA, one device per process; gloo on the CPU), each
+process on its share of every global batch of N × ``--batch-size`` examples; N processes at batch 1 train
+exactly as one process at batch N. Rank 0 alone prints, writes the checkpoint and exports; all of them
+resume from the same ``last.pt``, which must have been written with the same N.
 Before the first iteration it checks the device (``--device``, index included), the dataset (every image
 file) and the checkpoint folder (writable, with room); a problem with any of them, or with the checkpoint
 it would resume, ends in one message saying what to do (exit status 2), not a traceback.
@@ -18,6 +24,7 @@ it would resume, ends in one message saying what to do (exit status 2), not a tr
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -29,6 +36,7 @@ import torch  # noqa: E402
 from course_utils.checkpoints import CheckpointError  # noqa: E402
 from course_utils.cyclegan_trainer import CycleGANConfig, CycleGANTrainer  # noqa: E402
 from course_utils.data import CorruptFileError, DatasetNotFoundError, monet2photo_root  # noqa: E402
+from course_utils.distributed import Distributed, setup, shutdown  # noqa: E402
 from course_utils.runtime import StorageError, check_device, check_writable, get_device, seed_everything  # noqa: E402
 from course_utils.training import DivergenceError  # noqa: E402
 
@@ -63,40 +71,47 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    rank = os.environ.get("RANK", "0")
     try:
-        return train(args)
+        device = get_device() if args.device is None else check_device(args.device, setting="--device")
+        return train(args, setup(device))
     except USER_ERRORS as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {err}" if rank == "0" else f"error (rank {rank}): {err}", file=sys.stderr)
         return 2
+    finally:
+        shutdown()
 
 
-def train(args: argparse.Namespace) -> int:
+def train(args: argparse.Namespace, d: Distributed | None = None) -> int:
+    d = d if d is not None else Distributed(device=get_device())
     settings = dict(PRESETS[args.preset])
     settings.update({k: v for k, v in vars(args).items() if v is not None and k in CycleGANConfig.__dataclass_fields__})
     config = CycleGANConfig(**settings, mixed_precision=not args.no_amp, channels_last=not args.no_channels_last)
-    device = get_device() if args.device is None else check_device(args.device, setting="--device")
-    if args.export is not None:     # found now, not after hours of training
+    if args.export is not None and d.is_main:     # found now, not after hours of training
         check_writable(args.export.parent, what="the folder of --export", fix="Pass another --export path.")
     seed_everything(config.seed)
-    trainer = CycleGANTrainer(config, monet2photo_root(), device=device, checkpoint_dir=args.checkpoint_dir,
-                              resume=not args.fresh)
-    print(f"{args.preset}: {config}\non {device}; starting at epoch {trainer.epoch} of {config.total_epochs}")
+    trainer = CycleGANTrainer(config, monet2photo_root(), device=d.device, checkpoint_dir=args.checkpoint_dir,
+                              resume=not args.fresh, distributed=d)
+    where = (f"{d.world_size} processes on {d.device.type} (global batch {d.world_size} × {config.batch_size})"
+             if d.enabled else str(d.device))
+    d.print(f"{args.preset}: {config}\non {where}; starting at epoch {trainer.epoch} of {config.total_epochs}")
     if trainer.epoch >= config.total_epochs:
-        print(f"{trainer.checkpoint_path} has already trained the whole schedule ({config.total_epochs} epochs): "
-              "nothing to train. Raise --n-epochs or --n-epochs-decay to continue it, or use --fresh.")
+        d.print(f"{trainer.checkpoint_path} has already trained the whole schedule ({config.total_epochs} epochs): "
+                "nothing to train. Raise --n-epochs or --n-epochs-decay to continue it, or use --fresh.")
     start = time.perf_counter()
     while trainer.epoch < config.total_epochs:
         trainer.train(epochs=1)
         means = {k: v[-1] for k, v in trainer.history.epochs.items()}
-        print(f"epoch {trainer.epoch:3d}: " + ", ".join(f"{k} {v:.3g}" for k, v in means.items()), flush=True)
-        if args.max_minutes is not None and time.perf_counter() - start > 60 * args.max_minutes:
-            print(f"stopping after {args.max_minutes} minutes; run again to resume from {trainer.checkpoint_path}")
+        d.print(f"epoch {trainer.epoch:3d}: " + ", ".join(f"{k} {v:.3g}" for k, v in means.items()), flush=True)
+        # Rank 0's clock decides for everyone, so that all processes stop after the same epoch.
+        if d.agree(args.max_minutes is not None and time.perf_counter() - start > 60 * args.max_minutes):
+            d.print(f"stopping after {args.max_minutes} minutes; run again to resume from {trainer.checkpoint_path}")
             break
-    if args.export is not None:
+    if args.export is not None and d.is_main:
         iterations = len(next(iter(trainer.history.steps.values()), []))
         path = trainer.export_generators(args.export, preset=args.preset, iterations=iterations,
-                                         seconds=round(trainer.history.seconds), device=str(device),
-                                         threads=torch.get_num_threads(), paintings=len(trainer.dataset.a),
+                                         seconds=round(trainer.history.seconds), device=str(d.device),
+                                         processes=d.world_size, threads=torch.get_num_threads(), paintings=len(trainer.dataset.a),
                                          photos=len(trainer.dataset.b))
         print(f"generators written to {path} ({path.stat().st_size / 2**20:.1f} MiB)")
     return 0
