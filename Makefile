@@ -10,7 +10,7 @@ LAB_PORT ?= 8888
 LAB := $(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.root_dir=notebooks \
 	$(if $(filter 0,$(shell id -u)),--ServerApp.allow_root=True)
 
-.PHONY: lab test unit notebooks data preflight test-browser skeletons check-skeletons clean
+.PHONY: lab test unit notebooks data preflight test-browser lecture-check skeletons check-skeletons clean
 
 lab: $(STAMP)  ## set up (once) and open the course in JupyterLab
 	$(BIN)/python -m course_utils.preflight lab
@@ -38,10 +38,18 @@ notebooks: $(STAMP)  ## both variants of every notebook, in smoke mode on the CP
 		--nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout 600 \
 		--nbval-kernel-startup-timeout 120 notebooks/solutions notebooks/exercises
 
+lecture-check: $(STAMP)  ## every solution notebook in COURSE_MODE=lecture: wall and CPU time (benchmarks/notebooks.json)
+	COURSE_MODE=lecture $(BIN)/python -m course_utils.preflight lab
+	$(BIN)/python scripts/time_notebooks.py --mode lecture
+
 skeletons: $(STAMP)  ## regenerate notebooks/exercises from notebooks/solutions
 	$(BIN)/python tools/authoring.py
 
-check-skeletons: $(STAMP)
+check-lecture-check: $(STAMP)  ## every solution notebook in COURSE_MODE=lecture: wall and CPU time (benchmarks/notebooks.json)
+	COURSE_MODE=lecture $(BIN)/python -m course_utils.preflight lab
+	$(BIN)/python scripts/time_notebooks.py --mode lecture
+
+skeletons: $(STAMP)
 	$(BIN)/python tools/authoring.py --check
 
 $(STAMP): pyproject.toml

@@ -86,6 +86,24 @@ def unavailable_datasets(timeout: float = PROBE_TIMEOUT_S) -> tuple[list[str], l
     return unavailable, downloadable
 
 
+def pretrained_problems() -> list[str]:
+    """Every pretrained model of the manifest that is missing or changed (its sha256), with the command that
+    rebuilds it; checked when ``COURSE_MODE=lecture``, where the notebooks load them."""
+    from . import pretrained
+
+    found = []
+    try:
+        names = sorted(pretrained.manifest())
+    except pretrained.PretrainedError as err:
+        return [str(err)]
+    for name in names:
+        try:
+            pretrained.path(name)
+        except pretrained.PretrainedError as err:
+            found.append(str(err))
+    return found
+
+
 def preflight(purpose: str, timeout: float = PROBE_TIMEOUT_S) -> tuple[list[str], list[str]]:
     """``(problems, notes)`` for ``purpose`` (``test`` or ``lab``): problems stop the command."""
     problems, notes = [], []
@@ -101,6 +119,8 @@ def preflight(purpose: str, timeout: float = PROBE_TIMEOUT_S) -> tuple[list[str]
                   f"{data_dir()}), or set COURSE_DATA_DIR to a folder that already holds them (layout: data/README.md).")
         text = "missing datasets:\n    " + "\n    ".join(unavailable) + "\n  " + advice
         (problems if purpose == "test" else notes).append(text)
+    if os.environ.get("COURSE_MODE", "").strip().lower() == "lecture":
+        notes += [f"lecture mode: {text}" for text in pretrained_problems()]
     return problems, notes
 
 

@@ -170,3 +170,38 @@ def test_script_lists_the_recipes():
     bad = subprocess.run([sys.executable, "scripts/train_pretrained.py", "no_such_model"], cwd=PROJECT_ROOT,
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "no recipe no_such_model" in bad.stderr
+
+
+def test_every_model_a_notebook_loads_is_shipped():
+    """Each name a solution notebook passes to ``train_or_load`` / ``pretrained.load`` is in the manifest, for
+    that notebook; lecture mode then cannot fail on a missing model (CI runs the notebooks in smoke mode)."""
+    import re
+
+    import nbformat
+
+    models = pretrained.manifest(PROJECT_ROOT / "pretrained")
+    pattern = re.compile(r"""(?:train_or_load|pretrained\.load)\(\s*(?:f?["'])([A-Za-z0-9_{}]+)["']""")
+    for path in sorted((PROJECT_ROOT / "notebooks" / "solutions").glob("[0-9][0-9]_*.ipynb")):
+        source = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code")
+        for name in pattern.findall(source):
+            if "{" in name:        # an f-string (one model per seed): its expansions must be listed
+                prefix = name.split("{")[0]
+                assert any(n.startswith(prefix) for n in models), f"{path.name}: no pretrained model {name}"
+                continue
+            assert name in models, f"{path.name} loads {name!r}, which pretrained/manifest.json does not list"
+            assert models[name]["notebook"] == path.name[:2], f"{name} is listed for notebook {models[name]['notebook']}"
+    numbers = {p.name[:2] for p in (PROJECT_ROOT / "notebooks" / "solutions").glob("[0-9][0-9]_*.ipynb")}
+    for name, e in models.items():
+        assert e["notebook"] in numbers, f"{name} is listed for notebook {e['notebook']}, which does not exist"
+
+
+def test_preflight_names_a_missing_pretrained_model_in_lecture_mode(tmp_path, monkeypatch):
+    from course_utils import preflight
+
+    pretrained.export("toy", {"net": _net()}, notebook="00", command="python make_toy.py", trained="t", data="d",
+                      where=tmp_path)
+    monkeypatch.setenv("COURSE_PRETRAINED_DIR", str(tmp_path))
+    assert preflight.pretrained_problems() == []
+    (tmp_path / "toy.pt").unlink()
+    problems = preflight.pretrained_problems()
+    assert len(problems) == 1 and "'toy'" in problems[0] and "python make_toy.py" in problems[0]
