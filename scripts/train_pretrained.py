@@ -12,11 +12,17 @@ that crosses the limit). At the end the exported modules are written in float16 
 ``pretrained/NAME.pt`` and listed in ``pretrained/manifest.json`` with their sha256, the command and how
 they were trained. Problems a user can fix (a damaged checkpoint, a missing dataset, an unwritable folder)
 end in one message and exit status 2.
+
+``torchrun --standalone --nproc_per_node=N scripts/train_pretrained.py NAME`` trains a recipe that has a
+data-parallel version (``parallel=True``) with DistributedDataParallel (NCCL on CUDA, one device per process;
+gloo on the CPU), each process on its share of every global batch; rank 0 alone prints, writes the
+checkpoint and exports. Other recipes refuse to run under torchrun.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -28,6 +34,7 @@ import torch  # noqa: E402
 from course_utils import pretrained  # noqa: E402
 from course_utils.checkpoints import CheckpointError  # noqa: E402
 from course_utils.data import CorruptFileError, DatasetNotFoundError  # noqa: E402
+from course_utils.distributed import setup, shutdown  # noqa: E402
 from course_utils.recipes import all_recipes  # noqa: E402
 from course_utils.runs import run_recipe  # noqa: E402
 from course_utils.runtime import PROJECT_ROOT, StorageError, check_device, get_device  # noqa: E402
@@ -64,13 +71,15 @@ def main(argv: list[str] | None = None) -> int:
         if unknown:
             raise KeyError(f"no recipe {', '.join(unknown)}; run with --list to see them")
         device = get_device() if args.device is None else check_device(args.device, setting="--device")
+        d = setup(device)
+        device = d.device
         for name in args.names:
             recipe = recipes[name]
             folder = args.checkpoint_dir or PROJECT_ROOT / "runs" / name
             run = run_recipe(recipe, folder, device=device, fresh=args.fresh, max_minutes=args.max_minutes,
-                             epochs=args.epochs, seed=args.seed)
+                             epochs=args.epochs, seed=args.seed, distributed=d)
             total = recipe.epochs if args.epochs is None else args.epochs
-            if args.no_export or run.epoch < total:
+            if args.no_export or run.epoch < total or not d.is_main:
                 continue
             command = "python scripts/train_pretrained.py " + shlex.join(
                 [name] + (["--epochs", str(args.epochs)] if args.epochs is not None else [])
@@ -78,12 +87,15 @@ def main(argv: list[str] | None = None) -> int:
             file = pretrained.export(name, {k: run.modules[k] for k in recipe.export or tuple(run.modules)},
                                      notebook=recipe.notebook, command=command, trained=recipe.describe(run),
                                      data=recipe.data, history=run.history, snapshots=recipe.snapshots,
-                                     info={**recipe.info(run), "device": str(device),
+                                     info={**recipe.info(run), "device": str(device), "processes": d.world_size,
                                            "threads": torch.get_num_threads(), "torch": torch.__version__})
             print(f"{name}: exported to {file} ({file.stat().st_size / 2**20:.2f} MiB)")
     except USER_ERRORS as err:
-        print(f"error: {err}", file=sys.stderr)
+        rank = os.environ.get("RANK", "0")
+        print(f"error: {err}" if rank == "0" else f"error (rank {rank}): {err}", file=sys.stderr)
         return 2
+    finally:
+        shutdown()
     return 0
 
 

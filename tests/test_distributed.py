@@ -248,3 +248,16 @@ def test_modules_import_alone_without_cycles():
         result = subprocess.run([sys.executable, "-c", code, module], cwd=ROOT, capture_output=True, text=True,
                                 timeout=TIMEOUT, env={**os.environ, "PYTHONPATH": str(ROOT)})
         assert result.returncode == 0, f"{module}: {result.stderr[-1500:]}"
+
+
+def test_runs_in_one_process_are_unchanged_and_other_recipes_refuse_torchrun():
+    from course_utils.runs import Recipe, Run, run_recipe
+    net = nn.Linear(2, 1)
+    run = Run({"net": net}, {})
+    data = torch.utils.data.TensorDataset(torch.zeros(6, 2))
+    assert run.parallel("net") is net and run.shard(data, 2) is data
+    run.check_in_step()                                                  # nothing to compare in one process
+    recipe = Recipe(name="toy", notebook="00", data="none", epochs=1, build=lambda device, seed: ({"net": net}, {}),
+                    train_epoch=lambda run: None, describe=lambda run: "")
+    with pytest.raises(ValueError, match="no data-parallel version"):
+        run_recipe(recipe, None, distributed=Distributed(rank=0, world_size=2))

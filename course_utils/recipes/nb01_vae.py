@@ -25,8 +25,9 @@ def _build(device: torch.device, seed: int):
 
 
 def _train_epoch(run: Run) -> None:
-    model = run.modules["model"]
-    train_vae(model, load_mnist(train=True), epochs=1, batch_size=BATCH_SIZE, optimizer=run.optimizers["adam"],
+    model = run.parallel("model")            # DistributedDataParallel under torchrun, the model itself otherwise
+    train_vae(model, run.shard(load_mnist(train=True), BATCH_SIZE), epochs=1, batch_size=BATCH_SIZE,
+              optimizer=run.optimizers["adam"],
               history=run.history, test_set=load_mnist(train=False), seed=run.epoch_seed(), desc="vae_mnist_2d")
 
 
@@ -38,6 +39,6 @@ def _describe(run: Run) -> str:
 
 
 RECIPES = [Recipe(name="vae_mnist_2d", notebook="01", data="MNIST (60,000 training digits; ELBO on the 10,000 test digits)",
-                  epochs=EPOCHS, build=_build, train_epoch=_train_epoch, describe=_describe, export=("model",),
+                  epochs=EPOCHS, build=_build, train_epoch=_train_epoch, describe=_describe, export=("model",), parallel=True,
                   info=lambda run: {"test_elbo": run.history.epochs["test_elbo"][-1], "epochs": run.epoch,
                                     "latent_dim": LATENT_DIM})]
