@@ -261,3 +261,67 @@ def test_runs_in_one_process_are_unchanged_and_other_recipes_refuse_torchrun():
                     train_epoch=lambda run: None, describe=lambda run: "")
     with pytest.raises(ValueError, match="no data-parallel version"):
         run_recipe(recipe, None, distributed=Distributed(rank=0, world_size=2))
+
+
+_TOY_DATA = torch.utils.data.TensorDataset(torch.randn(24, 3, generator=torch.Generator().manual_seed(0)),
+                                           torch.randn(24, 1, generator=torch.Generator().manual_seed(1)))
+
+
+def _toy_recipe():
+    """A linear regression trained by SGD, 3 examples per process and step, in the shard's order."""
+    from course_utils.runs import Recipe
+
+    def build(device, seed):
+        torch.manual_seed(seed)
+        net = nn.Linear(3, 1)
+        return {"net": net}, {"sgd": torch.optim.SGD(net.parameters(), lr=0.1)}
+
+    def train_epoch(run):
+        d = run.distributed
+        if d.enabled:
+            data, batch = run.shard(_TOY_DATA, 3), 3
+        else:                                  # one process at the global batch, in the same order
+            order = IndexShards(len(_TOY_DATA), 6, seed=run.epoch_seed()).indices()
+            data, batch = torch.utils.data.Subset(_TOY_DATA, order), 6
+        net, opt = run.parallel("net"), run.optimizers["sgd"]
+        for x, y in torch.utils.data.DataLoader(data, batch):
+            opt.zero_grad()
+            loss = nn.functional.mse_loss(net(x), y)
+            loss.backward()
+            opt.step()
+            run.history.log_step({"loss": float(loss.detach())})
+
+    return Recipe(name="toy", notebook="00", data="random", epochs=3, build=build, train_epoch=train_epoch,
+                  describe=lambda run: "", parallel=True)
+
+
+def _recipe_worker(rank: int, port: int, folder: str) -> None:
+    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE="2", LOCAL_WORLD_SIZE="2",
+                      MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    from course_utils import distributed
+    from course_utils.runs import run_recipe
+    try:
+        d = distributed.setup("cpu")
+        run_recipe(_toy_recipe(), Path(folder), epochs=2, distributed=d, log=lambda m: None)
+        run_recipe(_toy_recipe(), Path(folder), distributed=d, log=lambda m: None)     # resumed for the third
+    finally:
+        distributed.shutdown()
+
+
+def test_two_gloo_processes_train_a_recipe_as_one_process_at_the_global_batch(tmp_path):
+    from course_utils.runs import run_recipe
+    single = run_recipe(_toy_recipe(), tmp_path / "one", log=lambda m: None)
+    context = multiprocessing.get_context("fork")
+    port = _free_port()
+    workers = [context.Process(target=_recipe_worker, args=(r, port, str(tmp_path / "two"))) for r in range(2)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(TIMEOUT)
+        if w.is_alive():
+            w.kill()
+    assert [w.exitcode for w in workers] == [0, 0]
+    state = torch.load(tmp_path / "two" / "last.pt", weights_only=True)
+    assert state["epoch"] == 3 and state["meta"]["processes"] == 2
+    for key, value in single.modules["net"].state_dict().items():
+        torch.testing.assert_close(state["modules"]["net"][key], value, atol=1e-6, rtol=1e-5)
