@@ -111,7 +111,8 @@ def train(args: argparse.Namespace, d: Distributed | None = None) -> int:
         iterations = len(next(iter(trainer.history.steps.values()), []))
         path = trainer.export_generators(args.export, preset=args.preset, iterations=iterations,
                                          seconds=round(trainer.history.seconds), device=str(d.device),
-                                         processes=d.world_size, threads=torch.get_num_threads(), paintings=len(trainer.dataset.a),
+                                         processes=d.world_size, threads=torch.get_num_threads(),
+                                         paintings=len(trainer.dataset.a),
                                          photos=len(trainer.dataset.b))
         print(f"generators written to {path} ({path.stat().st_size / 2**20:.1f} MiB)")
     return 0

@@ -154,7 +154,8 @@ def test_index_shards_cut_each_global_batch_in_rank_order():
         whole = one.indices()
         assert len(whole) == 8 and len(set(whole)) == 8                          # 2 global batches, tail dropped
         for k in range(2):
-            assert whole[4 * k: 4 * k + 4] == ranks[0].indices()[2 * k: 2 * k + 2] + ranks[1].indices()[2 * k: 2 * k + 2]
+            shares = [r.indices()[2 * k: 2 * k + 2] for r in ranks]
+            assert whole[4 * k: 4 * k + 4] == shares[0] + shares[1]
         assert list(ranks[1]) == [(epoch, i) for i in ranks[1].indices()]
     one.set_epoch(0)
     first = one.indices()
