@@ -6,10 +6,15 @@ shared by several groups is trained once), and ``plot_ablation`` draws, per conf
 samples above its loss curves. With ``seeds=[0, 1, 2]`` each configuration is trained once per seed and its
 scores are the mean over seeds (with the standard deviations in ``RunResult.score_sd``), so that a difference
 between arms can be read against the spread within one (notebook 07; Lucic et al., 2018).
+
+For lecture mode, :func:`run_key` names one (configuration, seed) run in a pretrained file that holds a whole
+grid, and :func:`run_history` takes that run's curves out of the grid's one history. :func:`input_gradient_norms`
+and :func:`without_batch_norm` measure how steep a trained discriminator is (notebook 04, spectral norm).
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import time
 from dataclasses import dataclass, field
@@ -19,6 +24,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from matplotlib.figure import Figure
+from torch import nn
 
 from .plotting import plot_steps, show_images
 from .training import History
@@ -105,3 +111,56 @@ def plot_ablation(results: Mapping[str, RunResult], *, title: str, keys: Sequenc
     fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def run_key(config: Mapping, seed: int | None = None) -> str:
+    """A canonical name for one run: the configuration as sorted JSON, then the seed, e.g.
+    ``'{"lr": 0.0005, "sn_d": true} seed=1'``. The same settings give the same key whatever their order."""
+    key = json.dumps(dict(config), sort_keys=True, default=str)
+    return key if seed is None else f"{key} seed={seed}"
+
+
+def run_history(history: History, key: str) -> History:
+    """The curves of run ``key`` out of a grid's one history whose step series are named ``key + "/" + series``
+    (how ``dcgan_ablation`` stores its runs): a :class:`History` with the series under their own names.
+    ``KeyError`` naming the key when the history holds no such run."""
+    prefix = key + "/"
+    steps = {k[len(prefix):]: list(v) for k, v in history.steps.items() if k.startswith(prefix)}
+    if not steps:
+        raise KeyError(f"no run {key!r} in this history (it holds {len({k.rsplit('/', 1)[0] for k in history.steps})} runs)")
+    return History(steps=steps)
+
+
+def input_gradient_norms(D: nn.Module, images: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+    r"""Per-image norm of the discriminator's input gradient, :math:`\lVert \nabla_x D(x) \rVert_2`, in eval mode.
+
+    A :math:`K`-Lipschitz :math:`D` has :math:`\lVert \nabla_x D(x)\rVert \le K` everywhere, so the largest value
+    over real and generated images is a lower bound on :math:`D`'s Lipschitz constant (Miyato et al., 2018, sec. 2;
+    the gradient the generator learns from). ``D``: ``[B, C, H, W]`` → ``[B, 1]`` scores; ``images``:
+    ``[N, C, H, W]``. Returns ``[N]`` (float32, CPU). Eval mode makes D a function of each image alone (BatchNorm
+    uses its running statistics); D's mode is restored afterwards.
+    """
+    was_training = D.training
+    D.eval()
+    device = next(D.parameters()).device
+    norms = []
+    try:
+        for i in range(0, len(images), batch_size):
+            x = images[i:i + batch_size].detach().float().to(device).requires_grad_(True)
+            (grad,) = torch.autograd.grad(D(x).sum(), x)   # row b of the sum depends on image b only (eval mode)
+            norms.append(grad.flatten(1).norm(dim=1).cpu())
+    finally:
+        D.train(was_training)
+    return torch.cat(norms)
+
+
+def without_batch_norm(D: nn.Module) -> nn.Module:
+    """A copy of ``D`` with every BatchNorm layer replaced by the identity: the same (e.g. spectrally normalised)
+    convolutions and activations, without the per-channel rescaling ``γ / sqrt(running_var + ε)`` that BatchNorm
+    applies. ``D`` itself is unchanged."""
+    copied = copy.deepcopy(D)
+    for module in list(copied.modules()):
+        for name, child in list(module.named_children()):
+            if isinstance(child, nn.modules.batchnorm._BatchNorm):
+                setattr(module, name, nn.Identity())
+    return copied
