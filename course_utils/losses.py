@@ -1,6 +1,6 @@
 """Loss functions of the course, each with the paper and equation it follows.
 
-Defined in notebook 01: :func:`kl_divergence`, :func:`bernoulli_nll`, :func:`vae_loss`.
+Defined in notebook 01: :func:`kl_divergence`, :func:`bernoulli_nll`, :func:`bernoulli_entropy`, :func:`vae_loss`.
 """
 
 from __future__ import annotations
@@ -36,6 +36,25 @@ def bernoulli_nll(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         ``[B]``: nats per example.
     """
     return F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).sum(dim=1)
+
+
+def bernoulli_entropy(x: torch.Tensor) -> torch.Tensor:
+    r"""The binary entropy of soft targets, per example: the floor below which the summed BCE cannot fall.
+
+    For a target :math:`x_i \in [0, 1]` the binary cross-entropy :math:`-[x_i \log p_i + (1-x_i)\log(1-p_i)]`
+    is smallest at :math:`p_i = x_i`, where it equals :math:`H(x_i) = -x_i\log x_i - (1-x_i)\log(1-x_i)`
+    (Gibbs' inequality). It is 0 for binary pixels and positive for grey ones, so on soft MNIST the
+    reconstruction term of :func:`vae_loss` is at least :math:`\sum_i H(x_i)` whatever the decoder:
+    the Bernoulli "likelihood" of a grey image is not a normalised density (Loaiza-Ganem & Cunningham,
+    2019, "The continuous Bernoulli", sec. 1).
+
+    Args:
+        x: ``[B, ...]`` targets in [0, 1].
+    Returns:
+        ``[B]``: nats per example (``0 log 0 = 0``).
+    """
+    x = x.float()
+    return -(torch.xlogy(x, x) + torch.xlogy(1 - x, 1 - x)).flatten(1).sum(dim=1)
 
 
 def vae_loss(logits: torch.Tensor, x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor,

@@ -1,3 +1,4 @@
+import math
 import torch
 import torch.nn.functional as F
 from torch.distributions import Normal, kl_divergence as torch_kl
@@ -77,3 +78,123 @@ def test_estimators_are_unbiased_and_reparam_has_lower_variance():
     assert v_sf.shape == v_rp.shape == (3,)
     assert bool((v_sf > v_rp).all())
     assert v_rp[0] > v_rp[2]  # variance falls with the number of samples
+
+
+def test_bernoulli_entropy_is_the_floor_of_the_bce():
+    from course_utils.losses import bernoulli_entropy
+    x = torch.rand(3, 1, 28, 28)
+    floor = bernoulli_entropy(x)
+    assert torch.allclose(floor, bernoulli_nll(torch.logit(x), x), rtol=1e-4)     # reached at p = x
+    assert (bernoulli_nll(torch.randn(3, 1, 28, 28), x) >= floor).all()
+    assert torch.equal(bernoulli_entropy((x > 0.5).float()), torch.zeros(3))        # binary pixels: 0
+    assert torch.allclose(bernoulli_entropy(torch.full((1, 784), 0.5)), torch.tensor([784 * 0.6931472]))
+
+
+def test_mlp_decoder_hidden_widths():
+    assert sum(p.numel() for p in MLPDecoder(2, hidden=(32, 64)).parameters()) == 53_168
+    assert MLPDecoder(2, extra_inputs=10, hidden=(32, 64))(torch.randn(4, 12)).shape == (4, 1, 28, 28)
+
+
+def _tiny_bernoulli_model(latent_dim=1, pixels=4):
+    torch.manual_seed(0)
+    decoder = torch.nn.Linear(latent_dim, pixels)
+    head = torch.nn.Linear(pixels, 2 * latent_dim)
+    encode = lambda x: head(x.flatten(1)).chunk(2, dim=1)
+    return encode, decoder
+
+
+def test_importance_weighted_bound_is_exact_for_a_decoder_that_ignores_z():
+    from course_utils.training import importance_weighted_bound
+    x = torch.rand(5, 4)
+    logits = torch.randn(4)
+    decode = lambda z: logits.expand(len(z), 4)
+    bound = importance_weighted_bound(lambda x: (torch.zeros(len(x), 2), torch.zeros(len(x), 2)), decode, x, k=3)
+    assert torch.allclose(bound, -bernoulli_nll(logits.expand(5, 4), x), atol=1e-5)   # q = prior: exact log p(x)
+
+
+def test_importance_weighted_bound_tightens_towards_the_exact_likelihood():
+    from course_utils.training import importance_weighted_bound
+    encode, decoder = _tiny_bernoulli_model()
+    x = torch.rand(6, 4)
+    with torch.no_grad():                      # exact log p(x) by quadrature over the 1-D latent
+        z = torch.linspace(-8, 8, 4001)[:, None]
+        log_joint = -bernoulli_nll(decoder(z)[:, None, :].expand(-1, 6, -1).reshape(-1, 4),
+                                   x.repeat(len(z), 1)).view(len(z), 6) + Normal(0.0, 1.0).log_prob(z)
+        exact = torch.logsumexp(log_joint, dim=0) + torch.log(z[1] - z[0])
+    elbo_like = importance_weighted_bound(encode, decoder, x, k=1, seed=0)
+    tight = importance_weighted_bound(encode, decoder, x, k=2000, seed=0)
+    assert torch.allclose(tight, exact, atol=3e-2) and tight.mean() <= exact.mean() + 1e-2   # a bound in expectation
+    assert importance_weighted_bound(encode, decoder, x, k=200, seed=1).mean() >= elbo_like.mean()
+    again = importance_weighted_bound(encode, decoder, x, k=2000, seed=0)
+    assert torch.equal(tight, again)                                                   # seeded
+
+
+def test_importance_weighted_bound_passes_labels_to_a_conditional_model():
+    from course_utils.training import importance_weighted_bound
+    seen = []
+    x, y = torch.rand(3, 4), torch.tensor([1, 2, 3])
+
+    def encode(x, y):
+        seen.append(("q", y.tolist()))
+        return torch.zeros(len(x), 2), torch.zeros(len(x), 2)
+
+    def decode(z, y):
+        seen.append(("p", y.tolist()))
+        return y.float()[:, None].expand(-1, 4)
+
+    bound = importance_weighted_bound(encode, decode, x, y, k=2)
+    assert seen == [("q", [1, 2, 3]), ("p", [1, 2, 3, 1, 2, 3])]
+    assert torch.allclose(bound, -bernoulli_nll(y.float()[:, None].expand(-1, 4), x), atol=1e-5)
+
+
+def test_train_vae_cosine_schedule_reaches_zero():
+    from torch.utils.data import TensorDataset
+    from course_utils.training import train_vae
+    torch.manual_seed(0)
+    data = TensorDataset(torch.rand(64, 1, 28, 28), torch.zeros(64, dtype=torch.long))
+    model = VAE(latent_dim=2)
+    seen = []
+    original = torch.optim.Adam.step
+
+    def spy(self, *args, **kwargs):
+        seen.append(self.param_groups[0]["lr"])
+        return original(self, *args, **kwargs)
+
+    torch.optim.Adam.step = spy
+    try:
+        train_vae(model, data, epochs=2, batch_size=16, lr=1e-3, lr_schedule="cosine")
+    finally:
+        torch.optim.Adam.step = original
+    assert len(seen) == 8 and abs(seen[0] - 1e-3) < 1e-12 and seen == sorted(seen, reverse=True)
+    assert abs(seen[4] - 1e-3 * 0.5 * (1 + math.cos(math.pi * 4 / 8))) < 1e-12
+
+
+def test_train_vae_cosine_schedule_continues_across_epoch_by_epoch_calls():
+    """The resumable recipes call train_vae one epoch at a time: the schedule must follow the whole run."""
+    from torch.utils.data import TensorDataset
+    from course_utils.training import History, train_vae
+    data = TensorDataset(torch.rand(32, 1, 28, 28), torch.zeros(32, dtype=torch.long))
+    lrs = {}
+    for mode in ("once", "by_epoch"):
+        torch.manual_seed(0)
+        model = VAE(latent_dim=2)
+        optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
+        seen, original = [], torch.optim.Adam.step
+
+        def spy(self, *args, **kwargs):
+            seen.append(self.param_groups[0]["lr"])
+            return original(self, *args, **kwargs)
+
+        torch.optim.Adam.step = spy
+        try:
+            if mode == "once":
+                train_vae(model, data, epochs=3, batch_size=16, lr=2e-3, optimizer=optimizer, lr_schedule="cosine")
+            else:
+                history = History()
+                for _ in range(3):
+                    train_vae(model, data, epochs=1, batch_size=16, lr=2e-3, optimizer=optimizer, history=history,
+                              lr_schedule="cosine", schedule_epochs=3)
+        finally:
+            torch.optim.Adam.step = original
+        lrs[mode] = seen
+    assert len(lrs["once"]) == 6 and lrs["once"] == lrs["by_epoch"]

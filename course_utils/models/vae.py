@@ -51,15 +51,18 @@ class MLPDecoder(nn.Module):
     """p(x|z): Linear(latent_dim + extra_inputs → 256) → ReLU → Linear(256→512) → ReLU → Linear(512→784).
 
     Shapes: ``[B, latent_dim + extra_inputs]`` → Bernoulli logits ``[B, 1, 28, 28]`` (apply ``sigmoid``
-    for pixels). ``extra_inputs`` > 0 takes a conditioning vector after z (notebook 02).
+    for pixels). ``extra_inputs`` > 0 takes a conditioning vector after z (notebook 02). ``hidden`` sets
+    the two hidden widths: ``(256, 512)`` is the course's decoder, ``(32, 64)`` the homework's smaller one
+    (notebook 01's β sweep).
     """
 
-    def __init__(self, latent_dim: int = 2, extra_inputs: int = 0) -> None:
+    def __init__(self, latent_dim: int = 2, extra_inputs: int = 0, hidden: tuple[int, int] = (256, 512)) -> None:
         super().__init__()
+        first, second = hidden
         self.net = nn.Sequential(
-            nn.Linear(latent_dim + extra_inputs, 256), nn.ReLU(),
-            nn.Linear(256, 512), nn.ReLU(),
-            nn.Linear(512, 28 * 28),
+            nn.Linear(latent_dim + extra_inputs, first), nn.ReLU(),
+            nn.Linear(first, second), nn.ReLU(),
+            nn.Linear(second, 28 * 28),
         )
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:

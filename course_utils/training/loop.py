@@ -28,7 +28,8 @@ def train(model: nn.Module, loader: DataLoader, loss_fn: LossFn, optimizer: torc
           evaluate: Callable[[nn.Module], dict[str, float]] | None = None,
           snapshot: Callable[[nn.Module], torch.Tensor] | None = None,
           mixed_precision: bool = True, desc: str = "training", history: History | None = None,
-          guard: DivergenceGuard | None = None) -> History:
+          guard: DivergenceGuard | None = None,
+          scheduler: torch.optim.lr_scheduler.LRScheduler | None = None) -> History:
     """Run ``epochs`` passes over ``loader``, minimising ``loss_fn(model, batch)["loss"]``.
 
     ``loss_fn`` returns a dict of scalar tensors; all are logged, and every one is checked by a
@@ -36,7 +37,8 @@ def train(model: nn.Module, loader: DataLoader, loss_fn: LossFn, optimizer: torc
     pass ``guard`` to change its thresholds).
     After each epoch ``evaluate(model)`` adds metrics (e.g. the test ELBO) and ``snapshot(model)``
     stores images. On CUDA the forward pass runs in bfloat16 autocast unless ``mixed_precision``
-    is false. Returns the :class:`History` (pass one in to continue it).
+    is false. ``scheduler`` (a learning-rate schedule on ``optimizer``) is stepped after every optimizer
+    step. Returns the :class:`History` (pass one in to continue it).
     """
     device = torch.device(device)
     history = history if history is not None else History()
@@ -65,6 +67,8 @@ def train(model: nn.Module, loader: DataLoader, loss_fn: LossFn, optimizer: torc
                 optimizer.zero_grad(set_to_none=True)
                 losses["loss"].backward()
                 optimizer.step()
+                if scheduler is not None:
+                    scheduler.step()
                 history.log_step(values)
                 for name, value in values.items():
                     sums[name] = sums.get(name, 0.0) + value
