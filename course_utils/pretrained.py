@@ -135,13 +135,14 @@ def export(name: str, modules: Mapping[str, nn.Module], *, notebook: str, comman
     ``<pretrained>/<name>.pt`` atomically, and list it in the manifest with its sha256, size, the notebook
     that loads it, the ``command`` that produced it, how it was ``trained`` (one sentence) and on what ``data``."""
     where = where or folder()
+    info = json.loads(json.dumps(dict(info or {}), default=str))   # plain values only: weights_only loads them
     payload = {"modules": {key: {k: _to_storage(v) for k, v in module.state_dict().items()}
                            for key, module in modules.items()},
-               "history": _history_state(history, snapshots), "info": dict(info or {})}
+               "history": _history_state(history, snapshots), "info": info}
     file = atomic_save(payload, where / f"{name}.pt")
     models = manifest(where)
     models[name] = {"file": file.name, "sha256": sha256(file), "bytes": file.stat().st_size, "notebook": notebook,
-                    "command": command, "trained": trained, "data": data, "info": dict(info or {})}
+                    "command": command, "trained": trained, "data": data, "info": info}
     _write_manifest(models, where)
     return file
 

@@ -34,7 +34,8 @@ def test_export_then_load_in_lecture_mode(tmp_path, monkeypatch, capsys):
     torch.manual_seed(0)
     net = _net()
     file = pretrained.export("toy", {"net": net}, notebook="00", command="python make_toy.py", trained="4 steps.",
-                             data="random numbers", history=_history(), info={"steps": 4}, where=tmp_path)
+                             data="random numbers", history=_history(), where=tmp_path,
+                             info={"steps": 4, "torch": torch.__version__})   # TorchVersion: stored as a str
     entry = pretrained.manifest(tmp_path)["toy"]
     assert entry["sha256"] == pretrained.sha256(file) and entry["bytes"] == file.stat().st_size
     assert entry["command"] == "python make_toy.py" and entry["notebook"] == "00"
