@@ -64,13 +64,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        return train(args)
+        return train(args, argv)
     except USER_ERRORS as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
 
 
-def train(args: argparse.Namespace) -> int:
+def train(args: argparse.Namespace, argv: list[str] | None = None) -> int:
     settings = dict(PRESETS[args.preset])
     settings.update({k: v for k, v in vars(args).items() if v is not None and k in CycleGANConfig.__dataclass_fields__})
     config = CycleGANConfig(**settings, mixed_precision=not args.no_amp, channels_last=not args.no_channels_last)
@@ -94,7 +94,15 @@ def train(args: argparse.Namespace) -> int:
             break
     if args.export is not None:
         iterations = len(next(iter(trainer.history.steps.values()), []))
-        path = trainer.export_generators(args.export, preset=args.preset, iterations=iterations,
+        listing = {"command": "python scripts/train_cyclegan.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+                   "trained": (f"both generators of a CycleGAN at --preset {args.preset} ({config.crop_size} px crops, "
+                               f"ngf {config.ngf}, {config.n_blocks} residual blocks, ndf {config.ndf}), "
+                               f"{config.n_epochs} epochs at lr {config.lr:g} then {config.n_epochs_decay} of linear "
+                               f"decay, {iterations:,} iterations in {trainer.history.seconds / 60:.0f} min on "
+                               f"{torch.get_num_threads()} {device.type.upper()} thread(s)."),
+                   "data": (f"monet2photo: {len(trainer.dataset.a):,} Monet paintings, "
+                            f"{len(trainer.dataset.b):,} photos")}
+        path = trainer.export_generators(args.export, listing=listing, preset=args.preset, iterations=iterations,
                                          seconds=round(trainer.history.seconds), device=str(device),
                                          threads=torch.get_num_threads(), paintings=len(trainer.dataset.a),
                                          photos=len(trainer.dataset.b))
