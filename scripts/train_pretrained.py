@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
                                      notebook=recipe.notebook, command=command, trained=recipe.describe(run),
                                      data=recipe.data, history=run.history, snapshots=recipe.snapshots,
                                      info={**recipe.info(run), "device": str(device),
-                                           "threads": torch.get_num_threads(), "torch": torch.__version__})
+                                           "threads": torch.get_num_threads(), "torch": str(torch.__version__)})
             print(f"{name}: exported to {file} ({file.stat().st_size / 2**20:.2f} MiB)")
     except USER_ERRORS as err:
         print(f"error: {err}", file=sys.stderr)
