@@ -32,10 +32,11 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
+from . import pretrained
 from .checkpoints import CheckpointError, atomic_save, check_checkpoint_dir, load_into, load_state, state_bytes
 from .data.monet2photo import UnpairedImages
 from .distributed import Distributed, GatheredPool, IndexShards, SeededItems, parallel_view
-from .models.cyclegan import CycleGAN, ImagePool, ResnetGenerator, linear_decay
+from .models.cyclegan import CycleGAN, ImagePool, PatchDiscriminator, ResnetGenerator, linear_decay
 from .training import DivergenceGuard, History, _autocast, cyclegan_step
 
 CHECKPOINT_NAME, PREVIOUS_NAME = "last.pt", "previous.pt"
@@ -122,8 +123,10 @@ def _from_uint8(images: torch.Tensor) -> torch.Tensor:
 class CycleGANTrainer:
     """Train a :class:`~course_utils.models.cyclegan.CycleGAN` on ``root/{trainA,trainB}``.
 
-    ``step`` has the signature of :func:`course_utils.training.cyclegan_step` and ``image_pool(size)``
-    builds an :class:`~course_utils.models.cyclegan.ImagePool` (notebook 06 passes its own).
+    ``step`` has the signature of :func:`course_utils.training.cyclegan_step`, ``image_pool(size)``
+    builds an :class:`~course_utils.models.cyclegan.ImagePool`, ``generator(ngf=, n_blocks=)`` and
+    ``discriminator(ndf=)`` the networks (notebook 06 passes its own step, pool and classes). A pool with its
+    own ``random.Random`` as ``pool.random`` resumes exactly: that state is saved with the checkpoint.
     ``checkpoint_dir``: where ``last.pt`` is written after each epoch (checked to be writable, with room,
     before anything trains); with ``resume=True`` an existing one is loaded (``weights_only=True``; see
     :meth:`load`) and training continues after its epoch; with ``resume=False`` it is renamed
@@ -137,7 +140,9 @@ class CycleGANTrainer:
     def __init__(self, config: CycleGANConfig, root: Path, *, device: torch.device | str = "cpu",
                  checkpoint_dir: Path | None = None, resume: bool = True, step: Callable = cyclegan_step,
                  image_pool: Callable[[int], object] = ImagePool, num_workers: int | None = None,
-                 num_fixed: int = 4, distributed: Distributed | None = None) -> None:
+                 num_fixed: int = 4, generator: Callable[..., torch.nn.Module] = ResnetGenerator,
+                 discriminator: Callable[..., torch.nn.Module] = PatchDiscriminator,
+                 distributed: Distributed | None = None) -> None:
         self.distributed = distributed if distributed is not None else Distributed(device=torch.device(device))
         d = self.distributed
         self.config, self.device, self.step = config, d.device if d.enabled else torch.device(device), step
@@ -145,7 +150,8 @@ class CycleGANTrainer:
         cuda = self.device.type == "cuda"
         self.memory_format = torch.channels_last if cuda and config.channels_last else torch.contiguous_format
         torch.manual_seed(config.seed)
-        self.model = CycleGAN(config.ngf, config.n_blocks, config.ndf).to(self.device, memory_format=self.memory_format)
+        self.model = CycleGAN(config.ngf, config.n_blocks, config.ndf, generator=generator, discriminator=discriminator)
+        self.model.to(self.device, memory_format=self.memory_format)
         betas = (config.beta1, 0.999)
         self.opt_g = torch.optim.Adam(self.model.generators(), config.lr, betas=betas)
         self.opt_d = torch.optim.Adam(self.model.discriminators(), config.lr, betas=betas)
@@ -371,19 +377,28 @@ class CycleGANTrainer:
                 group["lr"] = base * factor(epoch)
             scheduler._last_lr = [group["lr"] for group in scheduler.optimizer.param_groups]
 
-    def export_generators(self, path: Path, **info: float | int | str) -> Path:
-        """Save both generators in float16 (about half the float32 size) with the settings needed to
-        rebuild them; :func:`load_generators` reads the file back."""
-        cfg = self.config
-        state = {name: {k: v.half() if v.is_floating_point() else v for k, v in getattr(self.model, name).state_dict().items()}
-                 for name in ("G_AB", "G_BA")}
-        payload = {"generators": state, "info": {"ngf": cfg.ngf, "n_blocks": cfg.n_blocks, "crop_size": cfg.crop_size,
-                                                 "epochs": self.epoch, **info}}
+    def export_generators(self, path: Path, *, listing: dict | None = None, **info: float | int | str) -> Path:
+        """Save both generators in float16 (about half the float32 size) with the settings needed to rebuild
+        them and the training history (losses, no images), in :mod:`course_utils.pretrained`'s layout;
+        :func:`load_generators` reads the file back. A ``.pt`` file in the pretrained folder is also listed in its
+        manifest (sha256, size), with ``listing``'s ``command``, ``trained`` and ``data`` sentences."""
+        cfg, path = self.config, Path(path)
+        info = {"ngf": cfg.ngf, "n_blocks": cfg.n_blocks, "crop_size": cfg.crop_size, "epochs": self.epoch, **info}
+        modules = {"G_AB": self.model.G_AB, "G_BA": self.model.G_BA}
+        if path.suffix == ".pt" and path.parent.resolve() == pretrained.folder().resolve():
+            listing = {"command": "python scripts/train_cyclegan.py", "trained": f"{self.epoch} epochs.",
+                       "data": "monet2photo", **(listing or {})}
+            return pretrained.export(path.stem, modules, notebook="06", history=self.history, snapshots=False,
+                                     info=info, **listing)
+        payload = {"modules": {key: {k: pretrained._to_storage(v) for k, v in m.state_dict().items()}
+                               for key, m in modules.items()},
+                   "history": pretrained._history_state(self.history, snapshots=False), "info": info}
         return atomic_save(payload, path)
 
 
 def load_generators(path: Path, device: torch.device | str = "cpu"):
-    """Read a file written by :meth:`CycleGANTrainer.export_generators` (``weights_only=True``).
+    """Read a file written by :meth:`CycleGANTrainer.export_generators` (``weights_only=True``): the layout of
+    :mod:`course_utils.pretrained` (``modules`` ``G_AB``/``G_BA``), or the older one (``generators``).
 
     Returns ``(G_AB, G_BA, info)``: float32 :class:`~course_utils.models.cyclegan.ResnetGenerator` s in
     eval mode and the training settings stored with them.
@@ -393,20 +408,21 @@ def load_generators(path: Path, device: torch.device | str = "cpu"):
         raise FileNotFoundError(f"no pretrained CycleGAN at {path}; train one with scripts/train_cyclegan.py. "
                                 + PRETRAINED_FIX)
     payload = load_state(path, what="pretrained CycleGAN", fix=PRETRAINED_FIX)
-    if not isinstance(payload, dict) or "generators" not in payload:
+    weights = payload.get("modules", payload.get("generators")) if isinstance(payload, dict) else None
+    if not isinstance(weights, dict):
         training = isinstance(payload, dict) and "opt_g" in payload
         raise CheckpointError(
-            f"{path} is not a file written by export_generators (no 'generators' in it); "
+            f"{path} is not a file written by export_generators (no generators in it); "
             + ("it is a training checkpoint (last.pt): resume it with CycleGANTrainer(..., resume=True) or export "
                "its generators with `scripts/train_cyclegan.py ... --export`." if training else PRETRAINED_FIX))
     info = payload.get("info", {})
-    if not {"ngf", "n_blocks"} <= set(info) or not {"G_AB", "G_BA"} <= set(payload["generators"]):
+    if not {"ngf", "n_blocks"} <= set(info) or not {"G_AB", "G_BA"} <= set(weights):
         raise CheckpointError(f"{path} lacks the generators' settings or weights (info: {sorted(info)}). "
                               + PRETRAINED_FIX)
     nets = []
     for name in ("G_AB", "G_BA"):
         net = ResnetGenerator(ngf=info["ngf"], n_blocks=info["n_blocks"])
-        load_into(net, {k: v.float() for k, v in payload["generators"][name].items()}, path,
+        load_into(net, {k: v.float() for k, v in weights[name].items()}, path,
                   what="pretrained CycleGAN", fix=PRETRAINED_FIX)
         nets.append(net.to(device).eval())
     return nets[0], nets[1], info

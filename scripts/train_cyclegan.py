@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     rank = os.environ.get("RANK", "0")
     try:
         device = get_device() if args.device is None else check_device(args.device, setting="--device")
-        return train(args, setup(device))
+        return train(args, setup(device), argv)
     except USER_ERRORS as err:
         print(f"error: {err}" if rank == "0" else f"error (rank {rank}): {err}", file=sys.stderr)
         return 2
@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         shutdown()
 
 
-def train(args: argparse.Namespace, d: Distributed | None = None) -> int:
+def train(args: argparse.Namespace, d: Distributed | None = None, argv: list[str] | None = None) -> int:
     d = d if d is not None else Distributed(device=get_device())
     settings = dict(PRESETS[args.preset])
     settings.update({k: v for k, v in vars(args).items() if v is not None and k in CycleGANConfig.__dataclass_fields__})
@@ -109,7 +109,16 @@ def train(args: argparse.Namespace, d: Distributed | None = None) -> int:
             break
     if args.export is not None and d.is_main:
         iterations = len(next(iter(trainer.history.steps.values()), []))
-        path = trainer.export_generators(args.export, preset=args.preset, iterations=iterations,
+        listing = {"command": "python scripts/train_cyclegan.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+                   "trained": (f"both generators of a CycleGAN at --preset {args.preset} ({config.crop_size} px crops, "
+                               f"ngf {config.ngf}, {config.n_blocks} residual blocks, ndf {config.ndf}), "
+                               f"{config.n_epochs} epochs at lr {config.lr:g} then {config.n_epochs_decay} of linear "
+                               f"decay, {iterations:,} iterations in {trainer.history.seconds / 60:.0f} min on "
+                               f"{torch.get_num_threads()} {d.device.type.upper()} thread(s)"
+                               + (f" in each of {d.world_size} processes" if d.enabled else "") + "."),
+                   "data": (f"monet2photo: {len(trainer.dataset.a):,} Monet paintings, "
+                            f"{len(trainer.dataset.b):,} photos")}
+        path = trainer.export_generators(args.export, listing=listing, preset=args.preset, iterations=iterations,
                                          seconds=round(trainer.history.seconds), device=str(d.device),
                                          processes=d.world_size, threads=torch.get_num_threads(),
                                          paintings=len(trainer.dataset.a),

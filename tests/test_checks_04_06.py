@@ -9,12 +9,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from course_utils.checks import (CheckError, check_clip_weights, check_cycle_losses, check_cyclegan_step,
+                                 check_edge_correlation,
                                  check_dc_discriminator, check_dc_generator, check_gan_iteration, check_gradient_penalty,
                                  check_image_pool, check_lsgan_losses, check_patch_discriminator, check_power_iteration,
                                  check_residual_block, check_resnet_generator, check_wgan_losses)
 from course_utils.checks.nb05_wgan import check_wgan_iteration
 from course_utils.losses import (clip_weights, cycle_loss, gradient_penalty, lsgan_d_loss, lsgan_g_loss,
                                  wgan_critic_loss, wgan_generator_loss)
+from course_utils.metrics.content import edge_correlation
 from course_utils.models.cyclegan import ImagePool, PatchDiscriminator, ResnetBlock, ResnetGenerator
 from course_utils.models.dcgan import DCDiscriminator, DCGenerator, power_iteration
 from course_utils.training import cyclegan_step, gan_iteration
@@ -31,8 +33,8 @@ def receptive_field(layers):
     return r
 
 
-def cycle_losses(G_AB, G_BA, a, b):
-    return (cycle_loss(a, G_BA(G_AB(a))) + cycle_loss(b, G_AB(G_BA(b))),
+def cycle_losses(G_AB, G_BA, a, b, fake_b, fake_a):
+    return (cycle_loss(a, G_BA(fake_b)) + cycle_loss(b, G_AB(fake_a)),
             cycle_loss(b, G_AB(b)) + cycle_loss(a, G_BA(a)))
 
 
@@ -51,8 +53,9 @@ def test_checks_pass_on_the_references_with_one_fixed_line(capsys):
     check_cycle_losses(cycle_losses)
     check_image_pool(ImagePool)
     check_cyclegan_step(cyclegan_step)
+    check_edge_correlation(edge_correlation)
     lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 14 and all(line.startswith("✓ check_") for line in lines)
+    assert len(lines) == 15 and all(line.startswith("✓ check_") for line in lines)
     assert "conv_dim=32: 262,273" in lines[0] and "conv_dim=32: 469,635" in lines[1]
     assert "receptive field 70 px, gradient footprint 70 px" in lines[10]
 
@@ -65,6 +68,7 @@ def test_checks_pass_on_the_references_with_one_fixed_line(capsys):
     (check_residual_block, (not_implemented,)), (check_resnet_generator, (not_implemented,)),
     (check_patch_discriminator, (not_implemented, receptive_field)), (check_cycle_losses, (not_implemented,)),
     (check_image_pool, (not_implemented,)), (check_cyclegan_step, (not_implemented,)),
+    (check_edge_correlation, (not_implemented,)),
     (check_wgan_iteration, (not_implemented,)),
 ])
 def test_unfinished_exercises_are_reported_as_such(check, args):
@@ -253,13 +257,13 @@ class ReluPatchGAN(PatchDiscriminator):
                 self.model[i] = nn.ReLU()
 
 
-def identity_swapped(G_AB, G_BA, a, b):
+def identity_swapped(G_AB, G_BA, a, b, fake_b, fake_a):
     return (cycle_loss(a, G_BA(G_AB(a))) + cycle_loss(b, G_AB(G_BA(b))),
             cycle_loss(a, G_AB(a)) + cycle_loss(b, G_BA(b)))
 
 
-def cycle_mse(G_AB, G_BA, a, b):
-    return (F.mse_loss(G_BA(G_AB(a)), a) + F.mse_loss(G_AB(G_BA(b)), b), cycle_losses(G_AB, G_BA, a, b)[1])
+def cycle_mse(G_AB, G_BA, a, b, fake_b, fake_a):
+    return (F.mse_loss(G_BA(fake_b), a) + F.mse_loss(G_AB(fake_a), b), cycle_losses(G_AB, G_BA, a, b, fake_b, fake_a)[1])
 
 
 class NoHistoryPool:

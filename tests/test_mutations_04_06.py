@@ -10,11 +10,13 @@ from torch import nn
 from torch.nn.utils import parametrizations
 
 from course_utils.checks import (CheckError, check_clip_weights, check_cycle_losses, check_cyclegan_step,
+                                 check_edge_correlation,
                                  check_dc_discriminator, check_dc_generator, check_gan_iteration, check_gradient_penalty,
                                  check_image_pool, check_lsgan_losses, check_patch_discriminator, check_power_iteration,
                                  check_residual_block, check_resnet_generator, check_wgan_losses)
 from course_utils.losses import (clip_weights, gradient_penalty, lsgan_d_loss, lsgan_g_loss, lsgan_loss,
                                  wgan_critic_loss, wgan_generator_loss)
+from course_utils.metrics.content import edge_correlation
 from course_utils.models.cyclegan import ImagePool, PatchDiscriminator, ResnetBlock
 from course_utils.models.dcgan import power_iteration
 from course_utils.checks.nb05_wgan import check_wgan_iteration
@@ -609,10 +611,17 @@ def test_06_patchgan_alternatives(D, capsys):
 
 # --- 06: cycle and identity losses -------------------------------------------------------------------------------
 
-def make_cycle(dist=F.l1_loss, weight=1.0, one_way=False, swapped_identity=False, reduction="mean", detach=False):
-    def losses(G_AB, G_BA, a, b):
+def make_cycle(dist=F.l1_loss, weight=1.0, one_way=False, swapped_identity=False, reduction="mean", detach=False,
+               crossed=False, detach_fakes=False, use_fakes=True):
+    def losses(G_AB, G_BA, a, b, fake_b, fake_a):
         d = (lambda x, y: dist(x, y, reduction=reduction))
-        cycle = d(G_BA(G_AB(a)), a) + (0 if one_way else d(G_AB(G_BA(b)), b))
+        if not use_fakes:                                  # recomputed: slower, but right
+            fake_b, fake_a = G_AB(a), G_BA(b)
+        if detach_fakes:
+            fake_b, fake_a = fake_b.detach(), fake_a.detach()
+        if crossed:
+            fake_b, fake_a = fake_a, fake_b
+        cycle = d(G_BA(fake_b), a) + (0 if one_way else d(G_AB(fake_a), b))
         identity = d(G_AB(a), a) + d(G_BA(b), b) if swapped_identity else d(G_AB(b), b) + d(G_BA(a), a)
         out = weight * cycle, (weight / 2 if weight != 1 else 1.0) * identity
         return tuple(o.detach() for o in out) if detach else out
@@ -626,19 +635,20 @@ def make_cycle(dist=F.l1_loss, weight=1.0, one_way=False, swapped_identity=False
     (make_cycle(reduction="sum"), "sums the absolute errors"),
     (make_cycle(swapped_identity=True), "identity feeds"),
     (make_cycle(detach=True), "no gradient"),
+    (make_cycle(crossed=True), "translates the wrong fakes back"),
+    (make_cycle(detach_fakes=True), "no .detach\\(\\) on the fakes"),
 ])
 def test_06_cycle_mutants(wrong, message):
     rejected(check_cycle_losses, wrong, match=message)
 
 
-def cycle_with_abs(G_AB, G_BA, a, b):
-    fake_b, fake_a = G_AB(a), G_BA(b)
+def cycle_with_abs(G_AB, G_BA, a, b, fake_b, fake_a):
     cycle = (G_BA(fake_b) - a).abs().mean() + torch.mean(torch.abs(G_AB(fake_a) - b))
     identity = nn.L1Loss()(G_AB(b), b) + nn.L1Loss()(G_BA(a), a)
     return cycle, identity
 
 
-@pytest.mark.parametrize("right", [make_cycle(), cycle_with_abs])
+@pytest.mark.parametrize("right", [make_cycle(), make_cycle(use_fakes=False), cycle_with_abs])
 def test_06_cycle_alternatives(right, capsys):
     check_cycle_losses(right)
     assert capsys.readouterr().out == "✓ check_cycle_losses passed\n"
@@ -676,10 +686,15 @@ class BatchCoinPool:
         return images.detach()
 
 
-def make_pool(detach=True, clone=True, always_swap=False, grow=False, to_cpu=False):
+def make_pool(detach=True, clone=True, always_swap=False, grow=False, to_cpu=False, own_random=True,
+              global_draws=False, ignore_seed=False):
     class Pool:
-        def __init__(self, size):
+        def __init__(self, size, seed=0):
             self.size, self.images = size, []
+            if own_random:
+                self.random = random.Random() if ignore_seed else random.Random(seed)
+            rng = random if global_draws or not own_random else self.random
+            self.coin, self.index = rng.random, rng.randrange
 
         def query(self, images):
             if self.size == 0:
@@ -693,8 +708,8 @@ def make_pool(detach=True, clone=True, always_swap=False, grow=False, to_cpu=Fal
                 if len(self.images) < self.size:
                     self.images.append(kept)
                     out.append(image.detach())
-                elif always_swap or random.random() < 0.5:
-                    k = random.randrange(len(self.images))
+                elif always_swap or self.coin() < 0.5:
+                    k = self.index(len(self.images))
                     out.append(self.images[k].detach().clone())
                     if grow:
                         self.images.append(kept)             # added instead of replacing the one returned
@@ -714,6 +729,9 @@ def make_pool(detach=True, clone=True, always_swap=False, grow=False, to_cpu=Fal
     (make_pool(clone=False), "views of the fakes"),
     (make_pool(grow=True), "the pool holds"),
     (make_pool(to_cpu=True), "no .cpu\\(\\)"),
+    (make_pool(own_random=False), "no random number generator of its own"),
+    (make_pool(global_draws=True), "global `random`"),
+    (make_pool(ignore_seed=True), "same seed return different images"),
 ])
 def test_06_pool_mutants(wrong, message):
     rejected(check_image_pool, wrong, match=message)
@@ -849,3 +867,60 @@ def wgan_iteration_from_builder(G, D, opt_g, opt_d, batches, noise, critic_loss,
 def test_05_wgan_iteration_alternatives(right, capsys):
     check_wgan_iteration(right)
     assert capsys.readouterr().out == "✓ check_wgan_iteration passed\n"
+
+
+# --- 06: the edge correlation (content kept by a translation) ---------------------------------------------------
+
+def make_edges(edges=True, centre=True, square=False, l1=False, only_x=False, padding=0, per_channel=False,
+               per_batch=False):
+    def edge_correlation(x, y):
+        def magnitude(images):
+            g = images if per_channel else images.mean(1, keepdim=True)
+            c = g.shape[1]
+            k = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
+            gx = F.conv2d(g, k.expand(c, 1, 3, 3), padding=padding, groups=c)
+            gy = F.conv2d(g, k.T.expand(c, 1, 3, 3), padding=padding, groups=c)
+            if only_x:
+                return gx.abs()
+            if l1:
+                return gx.abs() + gy.abs()
+            return gx ** 2 + gy ** 2 if square else torch.sqrt(gx ** 2 + gy ** 2)
+
+        u, v = (magnitude(x), magnitude(y)) if edges else (x.mean(1, keepdim=True), y.mean(1, keepdim=True))
+        u, v = (u.reshape(1, -1), v.reshape(1, -1)) if per_batch else (u.flatten(1), v.flatten(1))
+        if centre:
+            u, v = u - u.mean(1, keepdim=True), v - v.mean(1, keepdim=True)
+        r = (u * v).sum(1) / (u.norm(dim=1) * v.norm(dim=1))
+        return r[0] if per_batch else r
+    return edge_correlation
+
+
+def edges_with_corrcoef(x, y):
+    """Another correct answer: Sobel kernels flipped (a convolution), scaled by 1/8, and torch.corrcoef."""
+    k = torch.tensor([[1.0, 0.0, -1.0], [2.0, 0.0, -2.0], [1.0, 0.0, -1.0]]) / 8
+    kernels = torch.stack([k, k.T]).unsqueeze(1)
+    out = []
+    for a, b in zip(x, y):
+        ga, gb = (F.conv2d(t.mean(0)[None, None], kernels).pow(2).sum(1).sqrt().flatten() for t in (a, b))
+        out.append(torch.corrcoef(torch.stack([ga, gb]))[0, 1])
+    return torch.stack(out)
+
+
+@pytest.mark.parametrize("wrong, message", [
+    (make_edges(per_batch=True), "one number for the whole batch"),
+    (make_edges(edges=False), "pixels are correlated, not their edges"),
+    (make_edges(centre=False), "not centred"),
+    (make_edges(square=True), "squared magnitude"),
+    (make_edges(l1=True), "\\|g_x\\| \\+ \\|g_y\\|"),
+    (make_edges(only_x=True), "only the horizontal gradient"),
+    (make_edges(padding=1), "with padding"),
+    (make_edges(per_channel=True), "per colour channel"),
+])
+def test_06_edge_correlation_mutants(wrong, message):
+    rejected(check_edge_correlation, wrong, match=message)
+
+
+@pytest.mark.parametrize("right", [edge_correlation, make_edges(), edges_with_corrcoef])
+def test_06_edge_correlation_alternatives(right, capsys):
+    check_edge_correlation(right)
+    assert capsys.readouterr().out.startswith("✓ check_edge_correlation passed (mean ")

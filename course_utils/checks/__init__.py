@@ -9,8 +9,8 @@ from .nb03_gan import check_gan_losses, check_gan_steps, check_mlp_gan
 from .nb04_dcgan import (check_dc_discriminator, check_dc_generator, check_gan_iteration, check_lsgan_losses,
                          check_power_iteration)
 from .nb05_wgan import check_clip_weights, check_gradient_penalty, check_wgan_iteration, check_wgan_losses
-from .nb06_cyclegan import (check_cycle_losses, check_cyclegan_step, check_image_pool, check_patch_discriminator,
-                            check_residual_block, check_resnet_generator)
+from .nb06_cyclegan import (check_cycle_losses, check_cyclegan_step, check_edge_correlation, check_image_pool,
+                            check_patch_discriminator, check_residual_block, check_resnet_generator)
 from .nb07_evaluation import check_frechet_distance, check_kid, check_precision_recall
 from .nb08_stylegan import check_adain, check_mapping_network, check_noise_injection
 
@@ -29,7 +29,7 @@ __all__ = [
     "check_clip_weights", "check_gradient_penalty", "check_wgan_iteration", "check_wgan_losses",
     # 06
     "check_cycle_losses", "check_cyclegan_step", "check_image_pool", "check_patch_discriminator", "check_residual_block",
-    "check_resnet_generator",
+    "check_resnet_generator", "check_edge_correlation",
     # 07
     "check_frechet_distance", "check_kid", "check_precision_recall",
     # 08

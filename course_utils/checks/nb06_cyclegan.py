@@ -13,14 +13,19 @@ The mistakes they name:
 * ``check_patch_discriminator``: ReLU (or PyTorch's default slope 0.01) where LeakyReLU(0.2) is asked, a norm on
   the first layer, BatchNorm instead of InstanceNorm, the norm after the activation, a sigmoid at the end, a last
   stride of 2 (a wrong footprint), the wrong number of layers; ``receptive_field`` walked forwards or summed.
-* ``check_cycle_losses``: MSE instead of L1, λ already applied, only one direction, a sum instead of a mean, the
-  identity loss on the wrong domain, no gradient to the generators.
+* ``check_cycle_losses``: MSE instead of L1, λ already applied, only one direction, the wrong fakes translated
+  back (G_BA(fake_a) for a), a sum instead of a mean, the identity loss on the wrong domain, no gradient to the
+  generators, detached fakes (the cycle's gradient stops at the first translation).
 * ``check_image_pool``: no history, always swapping, one coin per batch instead of per image, stored images that
   are live (attached to G's graph) or views of the caller's tensor instead of copies, a pool larger than ``size``,
-  images moved to the CPU (tried on PyTorch's "meta" device), ``size = 0`` not passing through.
+  images moved to the CPU (tried on PyTorch's "meta" device), ``size = 0`` not passing through; no generator of
+  its own (``self.random``), Python's global ``random`` used in ``query``, the ``seed`` ignored.
 * ``check_cyclegan_step`` (called twice, stale gradients planted): the discriminators not frozen during the
   generators' update, a missing ``zero_grad``, undetached fakes for D, the λs missing or ignored, the identity
   weighted by λ_identity alone, MSE cycle losses, unhalved D losses, no pool, Python floats.
+* ``check_edge_correlation``: one number for the batch instead of one per image, pixels correlated instead of
+  edges, no centring (a cosine similarity), the squared magnitude, |g_x| + |g_y|, g_x alone, padded filters,
+  edges per colour channel; edge correlation of an image with itself and with a brighter copy must be 1.
 """
 
 from __future__ import annotations
@@ -34,6 +39,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..losses import cycle_loss
+from ..metrics.content import SOBEL_X, grey
+from ..metrics.content import edge_correlation as reference_edge_correlation
 from ..models.cyclegan import CycleGAN, ImagePool, PatchDiscriminator, ResnetBlock, ResnetGenerator
 from ..models.cyclegan import receptive_field as reference_receptive_field
 from ..training import cyclegan_step
@@ -257,11 +264,13 @@ def check_patch_discriminator(PatchGAN: type, receptive_field: Callable) -> None
 
 
 def check_cycle_losses(cycle_losses: Callable) -> None:
-    """``cycle_losses(G_AB, G_BA, real_a, real_b)`` → ``(cycle, identity)``, each summed over both directions."""
+    """``cycle_losses(G_AB, G_BA, real_a, real_b, fake_b, fake_a)`` → ``(cycle, identity)``, each summed over both
+    directions; ``fake_b = G_AB(real_a)`` and ``fake_a = G_BA(real_b)`` are the step's translations."""
     torch.manual_seed(0)
     G_AB, G_BA = nn.Conv2d(3, 3, 1), nn.Conv2d(3, 3, 1)
     a, b = torch.rand(2, 3, 8, 8) * 2 - 1, torch.rand(2, 3, 8, 8) * 2 - 1
-    out = call(cycle_losses, G_AB, G_BA, a, b)
+    fake_b, fake_a = G_AB(a), G_BA(b)
+    out = call(cycle_losses, G_AB, G_BA, a, b, fake_b, fake_a)
     expect(isinstance(out, tuple) and len(out) == 2, "return a pair (cycle, identity).")
     cycle, identity = out
     expect_tensor("cycle", cycle, shape=())
@@ -277,6 +286,11 @@ def check_cycle_losses(cycle_losses: Callable) -> None:
                          "multiplies them by λ_cycle and λ_identity·λ_cycle.")
     if same(cycle, cycle_loss(a, aba)) or same(cycle, cycle_loss(b, bab)):
         raise CheckError("cycle covers one direction only: add a → G_AB → G_BA → a and b → G_BA → G_AB → b.")
+    with torch.no_grad():
+        crossed = cycle_loss(a, G_BA(fake_a)) + cycle_loss(b, G_AB(fake_b))
+    if same(cycle, crossed):
+        raise CheckError("cycle translates the wrong fakes back: a's round trip is a → fake_b = G_AB(a) → G_BA(fake_b), "
+                         "so a is compared with G_BA(fake_b) (and b with G_AB(fake_a)).")
     if same(cycle, a[0].numel() * len(a) * want_cycle, rtol=1e-3):
         raise CheckError("cycle sums the absolute errors: take their mean over pixels and batch.")
     expect_close("cycle", cycle, want_cycle, hint="cycle = E|G_BA(G_AB(a)) − a| + E|G_AB(G_BA(b)) − b|, L1 means.")
@@ -288,15 +302,48 @@ def check_cycle_losses(cycle_losses: Callable) -> None:
     expect_close("identity", identity, want_identity, hint="identity = E|G_AB(b) − b| + E|G_BA(a) − a|.")
     expect(cycle.requires_grad and identity.requires_grad,
            "the losses pass no gradient to the generators (.item(), .detach() or torch.no_grad()?).")
-    (cycle + identity).backward()
-    expect(all(p.grad is not None for p in [*G_AB.parameters(), *G_BA.parameters()]),
-           "some generator parameters receive no gradient from the losses.")
+    params = [*G_AB.parameters(), *G_BA.parameters()]
+    got = torch.autograd.grad(cycle, params, allow_unused=True)
+    want = torch.autograd.grad(cycle_loss(a, G_BA(G_AB(a))) + cycle_loss(b, G_AB(G_BA(b))), params)
+    expect(all(g is not None and same(g, w, rtol=1e-3, atol=1e-6) for g, w in zip(got, want)),
+           "cycle's gradient does not reach both generators along the whole round trip: the first translation "
+           "(fake_b, fake_a) must stay on the graph (no .detach() on the fakes), so that G_AB learns from a's cycle.")
+    identity.backward()
+    expect(all(p.grad is not None for p in params), "some generator parameters receive no gradient from the identity loss.")
     passed("check_cycle_losses")
 
 
+def _own_random_numbers(Pool: type) -> None:
+    """The pool draws from ``self.random``, a ``random.Random(seed)`` of its own (saved and restored with a
+    training checkpoint), never from Python's global generator."""
+    pool = call(Pool, 2, seed=3, name="Pool.__init__")
+    expect(isinstance(getattr(pool, "random", None), random.Random),
+           "the pool has no random number generator of its own: create `self.random = random.Random(seed)` in "
+           "__init__ and draw from it in query (its state is what a checkpoint saves, so that a resumed run "
+           "continues exactly).")
+
+    def draws(seed: int, global_seed: int) -> tuple[list[float], bool]:
+        random.seed(global_seed)
+        before = random.getstate()
+        p = call(Pool, 2, seed=seed, name="Pool.__init__")
+        values = []
+        for step in range(30):
+            values.append(float(call(p.query, torch.full((1, 1, 1, 1), float(step)), name="Pool.query")[0, 0, 0, 0]))
+        return values, random.getstate() == before
+
+    first, untouched = draws(seed=3, global_seed=0)
+    expect(untouched, "query draws from Python's global `random` (random.random(), random.randrange()): draw from "
+                      "the pool's own generator, self.random, whose state a checkpoint can save and restore.")
+    again, _ = draws(seed=3, global_seed=1)
+    expect(first == again, "two pools built with the same seed return different images: seed the pool's generator "
+                           "with the `seed` argument (random.Random(seed)).")
+    other, _ = draws(seed=4, global_seed=0)
+    expect(first != other, "pools built with seeds 3 and 4 return the same images: seed self.random with `seed`.")
+
+
 def check_image_pool(Pool: type) -> None:
-    """``Pool(size)`` with ``query(images) → images``: the history of fakes of Shrivastava et al. (2017).
-    Seeds ``random`` and ``torch`` first, so that the printed share is the same on every run."""
+    """``Pool(size, seed=0)`` with ``query(images) → images``: the history of fakes of Shrivastava et al. (2017),
+    drawing its coins and indices from ``self.random = random.Random(seed)``."""
     random.seed(0)
     torch.manual_seed(0)
     pool = call(Pool, 5, name="Pool.__init__")
@@ -364,6 +411,7 @@ def check_image_pool(Pool: type) -> None:
     empty = call(Pool, 0, name="Pool.__init__")
     x = torch.randn(3, 3, 2, 2)
     expect(torch.equal(call(empty.query, x), x), "Pool(0) is no pool: query returns its input unchanged.")
+    _own_random_numbers(Pool)
     passed("check_image_pool", f"stored image returned {100 * share:.0f} % of the time once full")
 
 
@@ -466,3 +514,69 @@ def _compare_step(out, want, lambdas: dict, settings: str, call_number: int, wat
         if key == "identity" and not lam_i:
             continue                                  # unused (and not computed by the reference) when λ_id = 0
         expect_close(f"{key} ({where})", out[key], want[key], rtol=1e-3, atol=1e-5, hint=hint)
+
+
+def _edge_variants(x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
+    """What typical wrong edge correlations return, by mistake."""
+    def magnitude(images, *, padding=0, square=False, l1=False, per_channel=False, only_x=False):
+        k = torch.stack([SOBEL_X, SOBEL_X.T]).unsqueeze(1)
+        g = images.float() if per_channel else images.float().mean(1, keepdim=True)
+        c = g.shape[1]
+        out = F.conv2d(g, k.repeat(c, 1, 1, 1), padding=padding, groups=c)      # [N, 2c, h, w]
+        gx, gy = out[:, 0::2], out[:, 1::2]
+        if only_x:
+            return gx.abs()
+        if l1:
+            return gx.abs() + gy.abs()
+        m2 = gx ** 2 + gy ** 2
+        return m2 if square else m2.sqrt()
+
+    def pearson(u, v, centre=True):
+        u, v = u.flatten(1), v.flatten(1)
+        if centre:
+            u, v = u - u.mean(1, keepdim=True), v - v.mean(1, keepdim=True)
+        return (u * v).sum(1) / (u.norm(dim=1) * v.norm(dim=1)).clamp_min(1e-12)
+
+    return {
+        "the pixels are correlated, not their edges: correlate the Sobel gradient magnitudes": pearson(grey(x), grey(y)),
+        "the edge maps are not centred (a cosine similarity): subtract each map's mean before correlating":
+            pearson(magnitude(x), magnitude(y), centre=False),
+        "the squared magnitude g_x² + g_y² is correlated: take its square root": pearson(magnitude(x, square=True),
+                                                                                        magnitude(y, square=True)),
+        "|g_x| + |g_y| is correlated: the magnitude is √(g_x² + g_y²)": pearson(magnitude(x, l1=True), magnitude(y, l1=True)),
+        "only the horizontal gradient g_x is used: combine g_x and g_y": pearson(magnitude(x, only_x=True),
+                                                                               magnitude(y, only_x=True)),
+        "the Sobel filters are applied with padding: use valid positions only (F.conv2d without padding)":
+            pearson(magnitude(x, padding=1), magnitude(y, padding=1)),
+        "the edges are taken per colour channel: take them on the grey levels (the mean over channels)":
+            pearson(magnitude(x, per_channel=True), magnitude(y, per_channel=True)),
+    }
+
+
+def check_edge_correlation(edge_correlation: Callable) -> None:
+    """``edge_correlation(x, y)``: ``[N, C, H, W]`` twice → ``[N]``, the Pearson correlation per image of the Sobel
+    gradient magnitudes of the grey levels (no padding)."""
+    torch.manual_seed(0)
+    base = F.avg_pool2d(torch.rand(4, 3, 28, 28) * 2 - 1, 3, stride=1)             # [4, 3, 26, 26], smooth shapes
+    y = torch.flip(base, dims=(1,)) * 0.6 + 0.1 * torch.randn_like(base) - 0.2     # other colours, some noise
+    got = call(edge_correlation, base, y)
+    expect_tensor("edge_correlation(x, y)", got, hint="one correlation per image: shape [N].")
+    if got.dim() == 0:
+        raise CheckError("edge_correlation returns one number for the whole batch: compute one correlation per image, "
+                         "shape [N] (flatten each image's edge map separately).")
+    expect_tensor("edge_correlation(x, y)", got, shape=(4,))
+    want = reference_edge_correlation(base, y)
+    if not same(got, want, rtol=1e-3, atol=1e-4):
+        for mistake, value in _edge_variants(base, y).items():
+            if same(got, value, rtol=1e-3, atol=1e-4):
+                raise CheckError(f"edge_correlation: {mistake}.")
+        expect_close("edge_correlation(x, y)", got, want, rtol=1e-3, atol=1e-4,
+                     hint="grey = mean over channels; Sobel g_x, g_y by F.conv2d (no padding); magnitude √(g_x² + g_y²); "
+                          "Pearson correlation of the two magnitude maps of each image.")
+    same_image = call(edge_correlation, base, base)
+    expect_close("edge_correlation(x, x)", same_image, torch.ones(4), atol=1e-4, hint="an image's edges correlate "
+                                                                                     "perfectly with themselves.")
+    brighter = call(edge_correlation, base, 0.5 * base + 0.3)
+    expect_close("edge_correlation(x, 0.5·x + 0.3)", brighter, torch.ones(4), atol=1e-4,
+                 hint="brightness and contrast do not move the edges: the correlation should stay 1.")
+    passed("check_edge_correlation", f"mean {float(got.mean()):.3f} for 4 recoloured noisy images")

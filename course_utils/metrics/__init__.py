@@ -6,8 +6,10 @@
 ``inception``     the Inception Score and its MNIST analogue; the standard FID features (Inception-v3)
 ``features``      feature spaces that need no download (MNIST classifier, photo network), all metrics at once
 ``degradations``  blur, noise, dropped classes, truncation: the controlled damage that validates a metric
+``content``       what a translation keeps of its input: edge correlation, SSIM (06)
 """
 
+from .content import edge_correlation, sobel_magnitude, ssim
 from .degradations import add_noise, blur, drop_classes, most_typical
 from .distances import (GaussianStatistics, frechet_distance, frechet_distance_from_statistics, gaussian_statistics,
                         kernel_inception_distance, mmd2_unbiased_from_kernels, polynomial_kernel, polynomial_mmd2, subset_mmd2,
@@ -30,4 +32,5 @@ __all__ = [
     "HIGHER_IS_BETTER", "METRICS", "FeatureReference", "extract_features", "mnist_features", "photo_feature_distance",
     "photo_features",
     "add_noise", "blur", "drop_classes", "most_typical",
+    "edge_correlation", "sobel_magnitude", "ssim",
 ]

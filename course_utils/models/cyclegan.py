@@ -6,6 +6,7 @@ al. (2016) and the 70×70 PatchGAN of Isola et al. (2017), InstanceNorm, N(0, 0.
 from __future__ import annotations
 
 import random
+from typing import Callable
 
 import torch
 from torch import nn
@@ -134,12 +135,18 @@ class ImagePool:
 
 class CycleGAN(nn.Module):
     """The four networks of a CycleGAN: ``G_AB`` (A → B), ``G_BA`` (B → A), ``D_A`` and ``D_B``, initialised
-    with N(0, 0.02). ``ngf``/``n_blocks``/``ndf`` size them (paper: 64, 9, 64)."""
+    with N(0, 0.02). ``ngf``/``n_blocks``/``ndf`` size them (paper: 64, 9, 64).
 
-    def __init__(self, ngf: int = 64, n_blocks: int = 9, ndf: int = 64) -> None:
+    ``generator(ngf=, n_blocks=)`` and ``discriminator(ndf=)`` build the networks (default: this module's
+    :class:`ResnetGenerator` and :class:`PatchDiscriminator`; notebook 06 passes the classes its students wrote).
+    """
+
+    def __init__(self, ngf: int = 64, n_blocks: int = 9, ndf: int = 64, *,
+                 generator: Callable[..., nn.Module] = ResnetGenerator,
+                 discriminator: Callable[..., nn.Module] = PatchDiscriminator) -> None:
         super().__init__()
-        self.G_AB, self.G_BA = ResnetGenerator(ngf=ngf, n_blocks=n_blocks), ResnetGenerator(ngf=ngf, n_blocks=n_blocks)
-        self.D_A, self.D_B = PatchDiscriminator(ndf=ndf), PatchDiscriminator(ndf=ndf)
+        self.G_AB, self.G_BA = generator(ngf=ngf, n_blocks=n_blocks), generator(ngf=ngf, n_blocks=n_blocks)
+        self.D_A, self.D_B = discriminator(ndf=ndf), discriminator(ndf=ndf)
         init_weights(self)
 
     def generators(self) -> list[nn.Parameter]:
