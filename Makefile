@@ -45,11 +45,7 @@ lecture-check: $(STAMP)  ## every solution notebook in COURSE_MODE=lecture: wall
 skeletons: $(STAMP)  ## regenerate notebooks/exercises from notebooks/solutions
 	$(BIN)/python tools/authoring.py
 
-check-lecture-check: $(STAMP)  ## every solution notebook in COURSE_MODE=lecture: wall and CPU time (benchmarks/notebooks.json)
-	COURSE_MODE=lecture $(BIN)/python -m course_utils.preflight lab
-	$(BIN)/python scripts/time_notebooks.py --mode lecture
-
-skeletons: $(STAMP)
+check-skeletons: $(STAMP)
 	$(BIN)/python tools/authoring.py --check
 
 $(STAMP): pyproject.toml
