@@ -206,3 +206,20 @@ def test_preflight_names_a_missing_pretrained_model_in_lecture_mode(tmp_path, mo
     (tmp_path / "toy.pt").unlink()
     problems = preflight.pretrained_problems()
     assert len(problems) == 1 and "'toy'" in problems[0] and "python make_toy.py" in problems[0]
+
+
+def test_makefile_targets_are_defined_once():
+    """`make skeletons` writes, `make check-skeletons` only checks, `make lecture-check` times lecture mode."""
+    import shutil
+
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+
+    def dry(target: str) -> str:
+        out = subprocess.run(["make", "-n", target], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60)
+        assert "overriding recipe" not in out.stderr, out.stderr
+        return out.stdout
+
+    assert "tools/authoring.py" in dry("skeletons") and "--check" not in dry("skeletons")
+    assert "tools/authoring.py --check" in dry("check-skeletons")
+    assert "time_notebooks.py --mode lecture" in dry("lecture-check")
