@@ -28,6 +28,20 @@ def _isolated(monkeypatch, tmp_path):
     plt.close("all")
 
 
+def tiny_monet2photo(data: Path) -> Path:
+    """Write a tiny monet2photo under ``data``: 6 training and 3 test images per domain, 40×44 random pixels."""
+    from PIL import Image
+
+    g = torch.Generator().manual_seed(0)
+    for split, n in (("trainA", 6), ("trainB", 6), ("testA", 3), ("testB", 3)):
+        folder = data / "monet2photo" / split
+        folder.mkdir(parents=True)
+        for i in range(n):
+            pixels = torch.randint(0, 256, (40, 44, 3), generator=g, dtype=torch.uint8).numpy()
+            Image.fromarray(pixels).save(folder / f"{i:03d}.png")
+    return data / "monet2photo"
+
+
 def idx_images(images: torch.Tensor) -> bytes:
     """uint8 ``[N, 28, 28]`` → the bytes of an IDX3 file (magic 2051)."""
     n, rows, cols = images.shape

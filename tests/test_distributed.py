@@ -19,13 +19,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from PIL import Image
 from torch import nn
 
 from course_utils.checkpoints import CheckpointError
 from course_utils.cyclegan_trainer import PREVIEW_SNAPSHOTS, CycleGANConfig, CycleGANTrainer, preview_epochs
 from course_utils.distributed import Distributed, GatheredPool, IndexShards, SeededItems, item_seed, parallel_view
 from course_utils.models.cyclegan import CycleGAN, ImagePool
+from conftest import tiny_monet2photo
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = dict(crop_size=32, ngf=4, n_blocks=1, ndf=4, n_epochs=1, n_epochs_decay=1, iterations_per_epoch=3)
@@ -36,14 +36,7 @@ TIMEOUT = 240
 def monet(tmp_path_factory):
     """A tiny monet2photo: 6 training and 3 test images per domain, 40×44 pixels."""
     data = tmp_path_factory.mktemp("data")
-    g = torch.Generator().manual_seed(0)
-    for split, n in (("trainA", 6), ("trainB", 6), ("testA", 3), ("testB", 3)):
-        folder = data / "monet2photo" / split
-        folder.mkdir(parents=True)
-        for i in range(n):
-            pixels = torch.randint(0, 256, (40, 44, 3), generator=g, dtype=torch.uint8).numpy()
-            Image.fromarray(pixels).save(folder / f"{i:03d}.png")
-    return data / "monet2photo"
+    return tiny_monet2photo(data)
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from PIL import Image
 from torch import nn
 
 from course_utils.ablation import plot_ablation, run_ablation
@@ -17,6 +16,7 @@ from course_utils.losses import gradient_penalty, lsgan_d_loss, lsgan_g_loss, wg
 from course_utils.metrics import sliced_wasserstein
 from course_utils.models.gan import gaussian_noise
 from course_utils.training import History, gan_iteration, train_gan, wgan_iteration
+from conftest import tiny_monet2photo
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -32,13 +32,7 @@ def load_script(name: str):
 def monet(tmp_path, monkeypatch):
     """A tiny monet2photo in COURSE_DATA_DIR: 6 training and 3 test images per domain, 40×44 pixels."""
     data = tmp_path / "data"
-    g = torch.Generator().manual_seed(0)
-    for split, n in (("trainA", 6), ("trainB", 6), ("testA", 3), ("testB", 3)):
-        folder = data / "monet2photo" / split
-        folder.mkdir(parents=True)
-        for i in range(n):
-            pixels = torch.randint(0, 256, (40, 44, 3), generator=g, dtype=torch.uint8).numpy()
-            Image.fromarray(pixels).save(folder / f"{i:03d}.png")
+    tiny_monet2photo(data)
     monkeypatch.setenv("COURSE_DATA_DIR", str(data))
     return data / "monet2photo"
 
