@@ -5,12 +5,16 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NOTEBOOK_ENV := COURSE_MODE=smoke COURSE_DEVICE=cpu MPLBACKEND=module://matplotlib_inline.backend_inline
 LAB_PORT ?= 8888
+# Test processes (pytest-xdist): one per core by default; `make test JOBS=1` runs everything in one process.
+JOBS ?= auto
+# Each test process and notebook kernel uses one thread: JOBS processes share the cores instead of oversubscribing them.
+TEST_ENV := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 # JupyterLab on this machine only (127.0.0.1), with a token in the printed URL; `make test-browser` starts the
 # same server (on a free port, with a token of its own).
 LAB := $(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.root_dir=notebooks \
 	$(if $(filter 0,$(shell id -u)),--ServerApp.allow_root=True)
 
-.PHONY: lab test unit notebooks data preflight test-browser lecture-check skeletons check-skeletons clean
+.PHONY: lab test models unit notebooks data preflight test-browser lecture-check skeletons check-skeletons clean
 
 lab: $(STAMP)  ## set up (once) and open the course in JupyterLab
 	$(BIN)/python -m course_utils.preflight lab
@@ -18,7 +22,7 @@ lab: $(STAMP)  ## set up (once) and open the course in JupyterLab
 
 test: $(STAMP)  ## set up (once) and run the whole test suite: unit tests, then every notebook under nbval
 	$(BIN)/python -m course_utils.preflight test
-	$(MAKE) --no-print-directory unit notebooks
+	$(MAKE) --no-print-directory models unit notebooks
 
 data: $(STAMP)  ## download every dataset the notebooks use into COURSE_DATA_DIR (default data/), once
 	$(BIN)/python -m course_utils.data.fetch
@@ -30,11 +34,15 @@ test-browser: $(STAMP)  ## notebooks 01 and 02 in JupyterLab in Chromium: the wi
 	$(BIN)/python -m course_utils.preflight test
 	LAB_COMMAND="$(LAB)" $(NOTEBOOK_ENV) $(BIN)/python -m pytest -q -p no:cacheprovider tests/browser
 
+models: $(STAMP)  ## train (once) and cache the two scoring networks every test process then loads
+	$(BIN)/python -m course_utils.models.cache
+
 unit: $(STAMP)
-	$(BIN)/python -m pytest -q tests --ignore=tests/browser
+	$(TEST_ENV) $(BIN)/python -m pytest -q -n $(JOBS) tests --ignore=tests/browser
 
 notebooks: $(STAMP)  ## both variants of every notebook, in smoke mode on the CPU
-	$(NOTEBOOK_ENV) $(BIN)/python -m pytest -q -p no:cacheprovider --nbval-lax --nbval-current-env \
+	$(TEST_ENV) $(NOTEBOOK_ENV) $(BIN)/python -m pytest -q -p no:cacheprovider -n $(JOBS) --dist loadfile \
+		--nbval-lax --nbval-current-env \
 		--nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout 600 \
 		--nbval-kernel-startup-timeout 120 notebooks/solutions notebooks/exercises
 
