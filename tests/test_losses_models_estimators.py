@@ -5,7 +5,7 @@ from torch.distributions import Normal, kl_divergence as torch_kl
 
 from course_utils.estimators import estimator_variance, reparam_grad, score_function_grad
 from course_utils.losses import bernoulli_nll, kl_divergence, vae_loss
-from course_utils.models import VAE, ConvEncoder, MLPDecoder, reparameterize
+from course_utils.models import VAE, ConvEncoder, MLPDecoder, MLPEncoder, reparameterize
 
 
 def test_kl_matches_torch_distributions():
@@ -49,6 +49,9 @@ def test_encoder_decoder_shapes_and_sizes():
     assert MLPDecoder(3)(mu).shape == (5, 1, 28, 28)
     assert sum(p.numel() for p in ConvEncoder(2).parameters()) == 15_204
     assert sum(p.numel() for p in MLPDecoder(2).parameters()) == 534_544
+    assert sum(p.numel() for p in MLPEncoder(2).parameters()) == 534_276
+    mu, logvar = MLPEncoder(3)(x)
+    assert mu.shape == logvar.shape == (5, 3)
 
 
 def test_vae_forward_sample_and_encode_means_use_the_given_parts():

@@ -17,7 +17,7 @@ from course_utils.checks import (CheckError, check_condition_on_label, check_cva
                                  check_vae_loss)
 from course_utils.estimators import reparam_grad, score_function_grad
 from course_utils.losses import d_loss_bce, g_loss_nonsaturating, kl_divergence, vae_loss
-from course_utils.models import CVAE, ConvEncoder, MLPDecoder, condition_on_label, reparameterize
+from course_utils.models import CVAE, ConvEncoder, MLPDecoder, MLPEncoder, condition_on_label, reparameterize
 from course_utils.models.gan import MLPDiscriminator, MLPGenerator
 from course_utils.training import discriminator_step, generator_step
 
@@ -176,29 +176,28 @@ def test_pathwise_mutants(words):
 
 # === 01: encoder and decoder ===========================================================================
 
-class Encoder(ConvEncoder):
+class Encoder(MLPEncoder):
     """The reference architecture with one mistake, chosen by the class attributes."""
-    relu = (True, True, True)
-    pool = staticmethod(F.max_pool2d)
+    acts = (F.relu, F.relu)
     head_fn = staticmethod(lambda h: h)
 
     def forward(self, x):
-        convs = [m for m in self.features if isinstance(m, nn.Conv2d)]
-        for conv, use_relu in zip(convs, self.relu):
-            x = self.pool(F.relu(conv(x)) if use_relu else conv(x), 2)
-        return self.head_fn(self.head(x.flatten(1))).chunk(2, dim=1)
+        h = x.flatten(1)
+        for layer, act in zip([m for m in self.features if isinstance(m, nn.Linear)], self.acts):
+            h = act(layer(h))
+        return self.head_fn(self.head(h)).chunk(2, dim=1)
 
 
 class NoReluEncoder(Encoder):
-    relu = (False, False, False)
+    acts = (lambda h: h, lambda h: h)
 
 
 class OneReluMissingEncoder(Encoder):
-    relu = (True, False, True)
+    acts = (F.relu, lambda h: h)
 
 
-class AvgPoolEncoder(Encoder):
-    pool = staticmethod(F.avg_pool2d)
+class LeakyEncoder(Encoder):
+    acts = (F.leaky_relu, F.leaky_relu)
 
 
 class ReluHeadEncoder(Encoder):
@@ -209,32 +208,37 @@ class TanhHeadEncoder(Encoder):
     head_fn = staticmethod(torch.tanh)
 
 
-class SameHeadsEncoder(ConvEncoder):
+class SameHeadsEncoder(MLPEncoder):
     def forward(self, x):
         mu, _ = super().forward(x)
         return mu, mu
 
 
-class BigKernelEncoder(nn.Module):
+class SwappedWidthsEncoder(nn.Module):
+    """784 → 256 → 512: the decoder's widths in the encoder."""
+
     def __init__(self, latent_dim=2):
         super().__init__()
-        self.features = nn.Sequential(nn.Conv2d(1, 16, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
-                                      nn.Conv2d(16, 32, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
-                                      nn.Conv2d(32, 32, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten())
-        self.head = nn.Linear(288, 2 * latent_dim)
+        self.features = nn.Sequential(nn.Flatten(), nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 512), nn.ReLU())
+        self.head = nn.Linear(512, 2 * latent_dim)
 
     def forward(self, x):
         return self.head(self.features(x)).chunk(2, dim=1)
 
 
+class ConvHomeworkEncoder(ConvEncoder):
+    """The homework's convolutional encoder instead of the MLP of the docstring."""
+
+
 ENCODER_MUTANTS = {
-    "has no ReLU after its convolutions": NoReluEncoder,
-    "lacks the ReLU after convolution 2": OneReluMissingEncoder,
-    "uses average pooling": AvgPoolEncoder,
+    "has no ReLU between its linear layers": NoReluEncoder,
+    "lacks the ReLU after hidden layer 2": OneReluMissingEncoder,
+    "uses LeakyReLU": LeakyEncoder,
     "applies a ReLU to the μ/logvar head": ReluHeadEncoder,
     "applies a tanh to the μ/logvar head": TanhHeadEncoder,
     "mu and logvar are identical": SameHeadsEncoder,
-    "parameters, expected 15,204": BigKernelEncoder,
+    "parameters, expected 534,276": SwappedWidthsEncoder,
+    "has 15,204 parameters, expected 534,276": ConvHomeworkEncoder,
 }
 
 
@@ -297,19 +301,16 @@ def test_decoder_mutants(words):
 # === 01: correct alternatives ==========================================================================
 
 class TwoHeadsEncoder(nn.Module):
-    """Explicit layers, F.relu, pooling before the ReLU (they commute), separate mu and logvar heads."""
+    """Explicit layers, F.relu, view instead of Flatten, separate mu and logvar heads."""
 
     def __init__(self, latent_dim=2):
         super().__init__()
-        self.logvar_head = nn.Linear(288, latent_dim)  # registered first on purpose
-        self.conv1, self.conv2, self.conv3 = nn.Conv2d(1, 16, 3, padding=1), nn.Conv2d(16, 32, 3, padding=1), \
-            nn.Conv2d(32, 32, 3, padding=1)
-        self.mu_head = nn.Linear(288, latent_dim)
+        self.logvar_head = nn.Linear(256, latent_dim)  # registered first on purpose
+        self.fc1, self.fc2 = nn.Linear(784, 512), nn.Linear(512, 256)
+        self.mu_head = nn.Linear(256, latent_dim)
 
     def forward(self, x):
-        for conv in (self.conv1, self.conv2, self.conv3):
-            x = F.relu(F.max_pool2d(conv(x), 2))
-        h = x.reshape(len(x), -1)
+        h = F.relu(self.fc2(F.relu(self.fc1(x.view(len(x), -1)))))
         return self.mu_head(h), self.logvar_head(h)
 
 

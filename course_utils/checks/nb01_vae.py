@@ -39,7 +39,7 @@ from torch import nn
 from torch.distributions import Normal, kl_divergence as torch_kl
 
 from ..losses import bernoulli_nll
-from ..models.vae import ConvEncoder, MLPDecoder, encoder_parameter_layouts, transfer_parameters
+from ..models.vae import MLPDecoder, MLPEncoder, encoder_parameter_layouts, transfer_parameters
 from ._core import (CheckError, call, close, columns_match, count_parameters, expect, expect_close,
                     expect_same_device, expect_tensor, parameter_shapes, passed, perturb)
 
@@ -312,27 +312,29 @@ class _Relu(nn.Module):
         return torch.relu(x)
 
 
-def _encoder_variants(reference: ConvEncoder) -> dict[str, Callable]:
+def _encoder_variants(reference: MLPEncoder) -> dict[str, Callable]:
     """What the reference encoder (holding the student's parameters) computes with the usual mistakes."""
-    convs = [m for m in reference.features if isinstance(m, nn.Conv2d)]
+    linears = [m for m in reference.features if isinstance(m, nn.Linear)]
 
-    def run(x, relu=(True, True, True), pool=F.max_pool2d, head=lambda h: h):
-        for conv, use_relu in zip(convs, relu):
-            x = pool(F.relu(conv(x)) if use_relu else conv(x), 2)
-        return head(reference.head(x.flatten(1)))
+    def run(x, acts=(F.relu, F.relu), head=lambda h: h):
+        h = x.flatten(1)
+        for layer, act in zip(linears, acts):
+            h = act(layer(h))
+        return head(reference.head(h))
 
-    variants = {"has no ReLU after its convolutions: each convolution is followed by ReLU, then max-pooling":
-                lambda x: run(x, relu=(False, False, False)),
-                "uses average pooling: the architecture uses max-pooling (nn.MaxPool2d(2))":
-                lambda x: run(x, pool=F.avg_pool2d),
+    same = lambda h: h  # noqa: E731
+    variants = {"has no ReLU between its linear layers: a stack of linear layers is one linear map":
+                lambda x: run(x, acts=(same, same)),
+                "uses LeakyReLU: the architecture uses ReLU after each hidden layer":
+                lambda x: run(x, acts=(F.leaky_relu, F.leaky_relu)),
                 "applies a ReLU to the μ/logvar head: μ and log σ² can be any real numbers (a ReLU forces "
                 "σ ≥ 1 and μ ≥ 0); the head is a plain linear layer": lambda x: run(x, head=F.relu),
                 "applies a sigmoid or tanh to the μ/logvar head: the head is a plain linear layer":
                 lambda x: run(x, head=torch.sigmoid)}
-    for k in range(3):
-        relu = tuple(j != k for j in range(3))
-        variants[f"lacks the ReLU after convolution {k + 1}: every convolution is followed by ReLU"] = \
-            (lambda r: lambda x: run(x, relu=r))(relu)
+    for k in range(2):
+        acts = tuple(same if j == k else F.relu for j in range(2))
+        variants[f"lacks the ReLU after hidden layer {k + 1}: each hidden linear layer is followed by ReLU"] = \
+            (lambda a: lambda x: run(x, acts=a))(acts)
     variants["applies a tanh to the μ/logvar head: the head is a plain linear layer"] = \
         lambda x: run(x, head=torch.tanh)
     return variants
@@ -340,18 +342,18 @@ def _encoder_variants(reference: ConvEncoder) -> dict[str, Callable]:
 
 def check_encoder(Encoder: type) -> None:
     """``Encoder(latent_dim)``: ``[B, 1, 28, 28] → (mu, logvar)``, each ``[B, latent_dim]``; computes what
-    :class:`~course_utils.models.vae.ConvEncoder` computes (its parameters are loaded into the reference)."""
+    :class:`~course_utils.models.vae.MLPEncoder` computes (its parameters are loaded into the reference)."""
     torch.manual_seed(0)
     x = torch.rand(3, 1, 28, 28)
     for latent_dim in (2, 5):
-        encoder = perturb(_check_parameter_count(Encoder, ConvEncoder, "Encoder", latent_dim))
+        encoder = perturb(_check_parameter_count(Encoder, MLPEncoder, "Encoder", latent_dim))
         out = call(encoder, x, name="Encoder.forward")
         expect(isinstance(out, tuple) and len(out) == 2, "Encoder.forward should return a tuple (mu, logvar).")
         for part, value in zip(("mu", "logvar"), out):
             expect_tensor(part, value, shape=(3, latent_dim), dtype=torch.float32)
         expect(not close(out[0], out[1]), "mu and logvar are identical: split the linear layer's output in two.")
         got = torch.cat(out, dim=1).detach()
-        reference = ConvEncoder(latent_dim)
+        reference = MLPEncoder(latent_dim)
         with torch.no_grad():
             agrees = lambda: columns_match(got, torch.cat(reference(x), dim=1))  # noqa: E731
             same = any(transfer_parameters(params, reference, agrees)
@@ -363,8 +365,8 @@ def check_encoder(Encoder: type) -> None:
                         raise CheckError(f"the encoder {mistake}.")
             raise CheckError("the encoder computes something else than the architecture in its docstring (its "
                              "parameters were loaded into the reference encoder and the outputs differ): check the "
-                             "order conv → ReLU → max-pool, the flattening, and that mu and logvar are the two "
-                             "halves of one linear layer's output.")
+                             "order flatten → Linear → ReLU → Linear → ReLU → Linear, and that mu and logvar are "
+                             "the two halves of the last linear layer's output.")
         (out[0].sum() + out[1].sum()).backward()
         missing = [n for n, p in encoder.named_parameters() if p.grad is None]
         expect(not missing, f"no gradient reaches {missing}: every layer should be used in forward.")

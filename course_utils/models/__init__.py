@@ -2,6 +2,7 @@
 ``classifier`` (scores generated digits)."""
 
 from .cvae import CVAE, condition_on_label, one_hot
-from .vae import VAE, ConvEncoder, MLPDecoder, reparameterize
+from .vae import VAE, ConvEncoder, MLPDecoder, MLPEncoder, notebook01_vae, reparameterize
 
-__all__ = ["CVAE", "condition_on_label", "one_hot", "VAE", "ConvEncoder", "MLPDecoder", "reparameterize"]
+__all__ = ["CVAE", "condition_on_label", "one_hot", "VAE", "ConvEncoder", "MLPDecoder", "MLPEncoder", "notebook01_vae",
+           "reparameterize"]

@@ -1,4 +1,7 @@
-"""The variational autoencoder of notebook 01 (Kingma & Welling, 2014), reused by notebook 02."""
+"""The variational autoencoder of notebook 01 (Kingma & Welling, 2014), reused by notebook 02.
+
+Notebook 01 trains :func:`notebook01_vae` (an MLP encoder and decoder); its β sweep and notebooks 02 and 07
+use the homework's convolutional encoder (:class:`ConvEncoder`), the default of :class:`VAE`."""
 
 from __future__ import annotations
 
@@ -41,6 +44,29 @@ class ConvEncoder(nn.Module):
             nn.Flatten(),                                                  # [B, 288]
         )
         self.head = nn.Linear(32 * 3 * 3, 2 * latent_dim)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mu, logvar = self.head(self.features(x)).chunk(2, dim=1)
+        return mu, logvar
+
+
+class MLPEncoder(nn.Module):
+    """q(z|x): Flatten → Linear(784 → 512) → ReLU → Linear(512 → 256) → ReLU → Linear(256 → 2·latent_dim).
+
+    Shapes: ``[B, 1, 28, 28]`` → ``[B, 784]`` → ``(mu, logvar)``, each ``[B, latent_dim]`` (the two halves of
+    the last layer's output). The encoder of notebook 01's 2-D VAE, the mirror image of :class:`MLPDecoder`;
+    ``hidden`` sets the two hidden widths.
+    """
+
+    def __init__(self, latent_dim: int = 2, hidden: tuple[int, int] = (512, 256)) -> None:
+        super().__init__()
+        first, second = hidden
+        self.features = nn.Sequential(
+            nn.Flatten(),                                       # [B, 784]
+            nn.Linear(28 * 28, first), nn.ReLU(),               # [B, 512]
+            nn.Linear(first, second), nn.ReLU(),                # [B, 256]
+        )
+        self.head = nn.Linear(second, 2 * latent_dim)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mu, logvar = self.head(self.features(x)).chunk(2, dim=1)
@@ -107,6 +133,12 @@ class VAE(nn.Module):
         return torch.sigmoid(self.decoder(z))
 
 
+def notebook01_vae(latent_dim: int = 2) -> "VAE":
+    """Notebook 01's VAE: :class:`MLPEncoder` (784 → 512 → 256 → 2·D) and :class:`MLPDecoder` (D → 256 → 512 →
+    784), 1,068,820 parameters for a 2-D latent."""
+    return VAE(MLPEncoder(latent_dim), MLPDecoder(latent_dim), latent_dim=latent_dim)
+
+
 def transfer_parameters(source: nn.Module | Sequence[torch.Tensor], target: nn.Module,
                         agree: Callable[[], bool] | None = None, max_tries: int = 720) -> bool:
     """Copy ``source``'s parameters into ``target`` by shape, whatever their names.
@@ -153,10 +185,13 @@ def transfer_parameters(source: nn.Module | Sequence[torch.Tensor], target: nn.M
 
 def encoder_parameter_layouts(encoder: nn.Module, latent_dim: int) -> list[list[torch.Tensor]]:
     """The encoder's parameters as they are and, if it has two linear heads (one for mu, one for
-    logvar: ``[D, 288]`` weights and ``[D]`` biases) instead of one ``[2D, 288]`` layer, merged into one
-    head in both orders: the layouts to try against :class:`ConvEncoder`."""
+    logvar: ``[D, F]`` weights and ``[D]`` biases, F = 288 for :class:`ConvEncoder`, 256 for
+    :class:`MLPEncoder`) instead of one ``[2D, F]`` layer, merged into one head in both orders: the layouts
+    to try against the reference encoder."""
     params = list(encoder.parameters())
-    weights = [i for i, p in enumerate(params) if tuple(p.shape) == (latent_dim, 32 * 3 * 3)]
+    weights = [i for i, p in enumerate(params) if p.dim() == 2 and p.shape[0] == latent_dim]
+    if len({tuple(params[i].shape) for i in weights}) != 1:
+        weights = []
     biases = [i for i, p in enumerate(params) if tuple(p.shape) == (latent_dim,)]
     layouts = [params]
     if len(weights) == 2 and len(biases) == 2:
@@ -168,16 +203,15 @@ def encoder_parameter_layouts(encoder: nn.Module, latent_dim: int) -> list[list[
 
 
 def as_reference_vae(model: nn.Module, latent_dim: int = 2) -> "VAE":
-    """A copy of a trained VAE (any encoder/decoder with the architecture of :class:`ConvEncoder` and
-    :class:`MLPDecoder`, written in any style) as the course's :class:`VAE`, checked to compute the same
-    encoder means, log-variances and decoder logits on random inputs (notebook 01 saves it this way,
-    so that notebook 02 can load it whatever the layers were called).
+    """A copy of a trained VAE (any encoder/decoder with the architecture of :func:`notebook01_vae`, or of
+    :class:`ConvEncoder` and :class:`MLPDecoder`, written in any style) as the course's :class:`VAE`, checked to
+    compute the same encoder means, log-variances and decoder logits on random inputs (notebook 01 saves it
+    this way, so that notebook 02 can load it whatever the layers were called).
 
     ``model`` needs ``encoder(x) -> (mu, logvar)`` and ``decoder(z) -> logits``. Raises ``ValueError``
-    saying what differs if the architecture is not the reference one.
+    saying what differs if the architecture is neither reference.
     """
     device = next(model.parameters()).device
-    reference = VAE(latent_dim=latent_dim).to(device)
     generator = torch.Generator().manual_seed(0)
     x = torch.rand(4, 1, 28, 28, generator=generator).to(device)
     z = torch.randn(4, latent_dim, generator=generator).to(device)
@@ -186,13 +220,15 @@ def as_reference_vae(model: nn.Module, latent_dim: int = 2) -> "VAE":
     with torch.no_grad():
         mu, logvar = model.encoder(x)
         logits = model.decoder(z)
+        for reference in (notebook01_vae(latent_dim).to(device), VAE(latent_dim=latent_dim).to(device)):
+            def encoder_agrees() -> bool:
+                ref_mu, ref_logvar = reference.encoder(x)
+                return torch.allclose(ref_mu, mu, atol=1e-5) and torch.allclose(ref_logvar, logvar, atol=1e-5)
 
-        def encoder_agrees() -> bool:
-            ref_mu, ref_logvar = reference.encoder(x)
-            return torch.allclose(ref_mu, mu, atol=1e-5) and torch.allclose(ref_logvar, logvar, atol=1e-5)
-
-        ok_encoder = any(transfer_parameters(params, reference.encoder, encoder_agrees)
-                         for params in encoder_parameter_layouts(model.encoder, latent_dim))
+            ok_encoder = any(transfer_parameters(params, reference.encoder, encoder_agrees)
+                             for params in encoder_parameter_layouts(model.encoder, latent_dim))
+            if ok_encoder:
+                break
         ok_decoder = transfer_parameters(model.decoder, reference.decoder,
                                          lambda: torch.allclose(reference.decoder(z), logits.reshape(4, 1, 28, 28),
                                                                 atol=1e-5))
