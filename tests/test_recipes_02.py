@@ -60,4 +60,4 @@ def test_recipes_listed_shipped_and_loadable():
         x, y = _digits(4).tensors
         out = modules["model"](x, y) if family == "cvae" else modules["model"](x)
         assert out[0].shape == (4, 1, 28, 28)
-    assert total <= 7 * 2**20, f"02's pretrained files take {total / 2**20:.2f} MiB"
+    assert total <= 7.5 * 2**20, f"02's pretrained files take {total / 2**20:.2f} MiB"
