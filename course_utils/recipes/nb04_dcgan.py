@@ -29,7 +29,7 @@ BETAS = (0.5, 0.999)
 
 # the main model: the notebook's quick-mode networks, trained for BLOCKS × BLOCK iterations
 CONV_DIM, BATCH_SIZE, LR = 32, 64, 2e-4
-BLOCK, BLOCKS = 250, 16
+BLOCK, BLOCKS = 250, 8
 SNAPSHOT_EVERY = 500
 
 # the ablation: the notebook's quick-mode sizes and arms (keep in step with notebook 04's settings cell)
