@@ -11,7 +11,8 @@ Goodfellow et al. 2014 (eq. 1) with the non-saturating generator loss (sec. 3), 
   every 500 iterations; only ``G`` is shipped.
 * ``cgan03_factorial``: conditional GANs (Mirza & Osindero 2014; the one-hot label concatenated to G's noise and
   D's input) in a 2 × 2 design, activation (ReLU / LeakyReLU(0.2)) × BatchNorm momentum (PyTorch 0.01 = Keras'
-  default 0.99 / PyTorch 0.2 = Keras 0.8), over seeds 0–2: one "epoch" is one run. After each run the history gets
+  default 0.99 / PyTorch 0.2 = Keras 0.8), over seeds 0–2: one "epoch" is one training per activation and seed,
+  which gives both momenta (:class:`ShadowRunningStats`). After each run the history gets
   :func:`score_cgan`'s measurements; the seed-0 generators of the two corners the notebook shows ("simple": ReLU,
   0.01; "rich": LeakyReLU, 0.2) are shipped.
 """
@@ -46,8 +47,8 @@ SEEDS = (0, 1, 2)
 # --- MNIST (sections 5 and 6) ------------------------------------------------------------------------------
 NOISE_DIM, BATCH_SIZE, LR = 100, 128, 2e-4
 GAN_ITERATIONS, GAN_BLOCK, SNAPSHOT_EVERY, N_SNAPSHOT = 5000, 1000, 500, 16
-CGAN_G_HIDDEN, CGAN_D_HIDDEN = (64, 128, 256), (256, 128)
-CGAN_ITERATIONS = 3000
+CGAN_G_HIDDEN, CGAN_D_HIDDEN = (64, 128, 256), (512, 256)
+CGAN_ITERATIONS = 4000
 CORNERS = {("relu", 0.01): "simple", ("relu", 0.2): "relu-0.2",
            ("leaky_relu", 0.01): "leaky-0.01", ("leaky_relu", 0.2): "rich"}
 N_SCORED = 5000
@@ -114,10 +115,11 @@ def _ring_recipe(arm: str, seed: int) -> Recipe:
                       noise=gaussian_noise(TOY_NOISE_DIM, device=device), d_loss=d_loss_bce,
                       g_loss=g_loss_nonsaturating, history=run.history, desc=ring_name(arm, run.seed))
             score(k * block)
+        run.history.steps.clear()                 # the per-step losses are not used: keep the shipped file small
 
     def describe(run: Run) -> str:
         e = run.history.epochs
-        return (f"{ARM_LABELS[arm]} on 8 Gaussians on a ring: MLPs 2-128-128-2, {run.history.num_steps:,} iterations, "
+        return (f"{ARM_LABELS[arm]} on 8 Gaussians on a ring: MLPs 2-128-128-2, {e['iteration'][-1]:,.0f} iterations, "
                 f"{batch} real and {batch} generated points per discriminator step"
                 f"{f' in packs of {pack}' if pack > 1 else ''}, Adam lr {TOY_LR}, β = {BETAS}, seed {run.seed}, in "
                 f"{run.history.seconds:.0f} s on {torch.get_num_threads()} CPU thread(s); at the end "
@@ -126,7 +128,7 @@ def _ring_recipe(arm: str, seed: int) -> Recipe:
     return Recipe(name=ring_name(arm, seed), notebook="03", seed=seed, epochs=1, data="8 Gaussians on a ring (sampled)",
                   build=build, train_epoch=train_epoch, describe=describe, export=("G",),
                   info=lambda run: {"arm": arm, "pack": pack, "batch": batch, "seed": run.seed,
-                                    "iterations": run.history.num_steps})
+                                    "iterations": int(run.history.epochs["iteration"][-1])})
 
 
 # --- the MNIST GAN ---------------------------------------------------------------------------------------------
@@ -233,27 +235,73 @@ def score_cgan(G: nn.Module, D: nn.Module, classifier: nn.Module, test_images: t
             "true_preferred": float((d_true > d_wrong).float().mean())}
 
 
-def factorial_runs() -> list[tuple[tuple[str, float], int]]:
-    """The order of the 2 × 2 × 3 runs, one per epoch of ``cgan03_factorial``: seed-major, so that a stopped run
-    has every corner for its finished seeds."""
-    return [(corner, seed) for seed in SEEDS for corner in CORNERS]
+MOMENTA = (0.2, 0.01)          # PyTorch's BatchNorm momentum: the first trains, the second is kept beside it
 
 
-def train_cgan(activation: str, bn_momentum: float, seed: int, data: TensorDataset, *, iterations: int,
+class ShadowRunningStats:
+    """BatchNorm running statistics of ``G`` at another ``momentum``, updated from the same minibatches.
+
+    In train mode BatchNorm normalises with the minibatch's own statistics; the running statistics it updates
+    (``running = (1 − momentum) · running + momentum · batch``, the variance unbiased) are read only in eval mode.
+    So the momentum does not change training at all, and one run gives the generator at both momenta: this keeps
+    the second set of statistics with forward pre-hooks. :meth:`apply` writes them into a copy; :meth:`remove`
+    detaches the hooks."""
+
+    def __init__(self, G: nn.Module, momentum: float) -> None:
+        self.momentum, self.stats, self.handles = momentum, {}, []
+        for name, module in G.named_modules():
+            if isinstance(module, nn.BatchNorm1d):
+                self.stats[name] = (module.running_mean.detach().clone(), module.running_var.detach().clone())
+                self.handles.append(module.register_forward_pre_hook(self._hook(name)))
+
+    def _hook(self, name: str):
+        def hook(module: nn.Module, args) -> None:
+            if module.training:
+                with torch.no_grad():
+                    x, (mean, var), m = args[0].float(), self.stats[name], self.momentum
+                    mean.mul_(1 - m).add_(m * x.mean(dim=0))
+                    var.mul_(1 - m).add_(m * x.var(dim=0, unbiased=True))
+        return hook
+
+    def remove(self) -> None:
+        for handle in self.handles:
+            handle.remove()
+
+    def apply(self, G: nn.Module) -> nn.Module:
+        """A copy of ``G`` with these running statistics (and this momentum)."""
+        other = copy.deepcopy(G)
+        for name, module in other.named_modules():
+            if name in self.stats:
+                module.running_mean.copy_(self.stats[name][0])
+                module.running_var.copy_(self.stats[name][1])
+                module.momentum = self.momentum
+        return other
+
+
+def factorial_runs() -> list[tuple[str, int]]:
+    """The trainings of the 2 × 2 × 3 design, one per epoch of ``cgan03_factorial``: (activation, seed), seed-major;
+    each gives both momenta (:class:`ShadowRunningStats`)."""
+    return [(activation, seed) for seed in SEEDS for activation in ("relu", "leaky_relu")]
+
+
+def train_cgan(activation: str, seed: int, data: TensorDataset, *, iterations: int,
                device: torch.device | str = "cpu", d_step: Callable | None = None, g_step: Callable | None = None,
                d_loss: Callable = d_loss_bce, g_loss: Callable = g_loss_nonsaturating, desc: str = "cGAN"
-               ) -> tuple[nn.Module, nn.Module, History]:
-    """One conditional GAN of the 2 × 2, seeded by ``seed`` (weights, data order, noise); ``d_step`` / ``g_step``
-    default to the course's (notebook 03 passes the students' own)."""
+               ) -> tuple[dict[float, nn.Module], nn.Module]:
+    """One conditional GAN of the 2 × 2, seeded by ``seed`` (weights, data order, noise), trained with BatchNorm
+    momentum ``MOMENTA[0]`` while the running statistics at ``MOMENTA[1]`` are kept from the same batches.
+    Returns ``({momentum: G in eval mode}, D)``. ``d_step`` / ``g_step`` default to the course's (notebook 03
+    passes the students' own)."""
     torch.manual_seed(seed)
-    G, D = cgan_models(activation, bn_momentum, device)
+    G, D = cgan_models(activation, MOMENTA[0], device)
+    shadow = ShadowRunningStats(G, MOMENTA[1])
     steps = {k: v for k, v in (("d_step", d_step), ("g_step", g_step)) if v is not None}
-    history = train_gan(G, D, torch.optim.Adam(G.parameters(), LR, betas=BETAS),
-                        torch.optim.Adam(D.parameters(), LR, betas=BETAS),
-                        endless(make_loader(data, BATCH_SIZE, seed=seed, drop_last=True)), iterations=iterations,
-                        noise=gaussian_noise(NOISE_DIM, num_classes=10, device=device), d_loss=d_loss, g_loss=g_loss,
-                        desc=desc, **steps)
-    return G.eval(), D.eval(), history
+    train_gan(G, D, torch.optim.Adam(G.parameters(), LR, betas=BETAS), torch.optim.Adam(D.parameters(), LR, betas=BETAS),
+              endless(make_loader(data, BATCH_SIZE, seed=seed, drop_last=True)), iterations=iterations,
+              noise=gaussian_noise(NOISE_DIM, num_classes=10, device=device), d_loss=d_loss, g_loss=g_loss,
+              desc=desc, **steps)
+    shadow.remove()
+    return {MOMENTA[0]: G.eval(), MOMENTA[1]: shadow.apply(G).eval()}, D.eval()
 
 
 def _cgan_build(device: torch.device, seed: int):
@@ -265,26 +313,29 @@ def _cgan_build(device: torch.device, seed: int):
 def _cgan_train_epoch(run: Run) -> None:
     from ..models.classifier import mnist_classifier
 
-    (activation, momentum), seed = factorial_runs()[run.epoch]
+    activation, seed = factorial_runs()[run.epoch]
     device = next(run.modules["simple"].parameters()).device
-    G, D, _ = train_cgan(activation, momentum, seed, mnist_signed(), iterations=CGAN_ITERATIONS, device=device,
-                         desc=f"cgan03 {activation} {momentum} seed {seed}")
+    generators, D = train_cgan(activation, seed, mnist_signed(), iterations=CGAN_ITERATIONS, device=device,
+                               desc=f"cgan03 {activation} seed {seed}")
     test_images, test_labels = load_mnist(train=False).tensors
-    scores = score_cgan(G, D, mnist_classifier(device, verbose=False), test_images, test_labels)
-    run.history.log_epoch({"activation": float(activation == "leaky_relu"), "bn_momentum": momentum,
-                           "seed": float(seed), **scores})
-    name = CORNERS[(activation, momentum)]
-    if seed == 0 and name in run.modules:
-        run.modules[name].load_state_dict(G.state_dict())
+    classifier = mnist_classifier(device, verbose=False)
+    for momentum, G in generators.items():
+        scores = score_cgan(G, D, classifier, test_images, test_labels)
+        run.history.log_epoch({"activation": float(activation == "leaky_relu"), "bn_momentum": momentum,
+                               "seed": float(seed), **scores})
+        name = CORNERS[(activation, momentum)]
+        if seed == 0 and name in run.modules:
+            run.modules[name].load_state_dict(G.state_dict())
 
 
 def _cgan_describe(run: Run) -> str:
     return (f"conditional MLP GANs (G 100+10-{'-'.join(map(str, CGAN_G_HIDDEN))}-784 with BatchNorm, "
-            f"D 784+10-{'-'.join(map(str, CGAN_D_HIDDEN))}-1), activation (ReLU / LeakyReLU 0.2) × BatchNorm momentum "
-            f"(0.01 / 0.2) × seeds 0-2, {CGAN_ITERATIONS:,} iterations each at batch {BATCH_SIZE}, non-saturating "
-            f"loss, Adam lr {LR}, β = {BETAS}; {run.epoch} runs in {run.history.seconds / 60:.1f} min on "
-            f"{torch.get_num_threads()} CPU thread(s); the seed-0 generators of the simple (ReLU, 0.01) and rich "
-            "(LeakyReLU, 0.2) corners are stored, every run's measurements in the history.")
+            f"D 784+10-{'-'.join(map(str, CGAN_D_HIDDEN))}-1), activation (ReLU / LeakyReLU 0.2) × seeds 0-2, each "
+            f"with BatchNorm's running statistics kept at momentum 0.2 and 0.01, {CGAN_ITERATIONS:,} iterations each at "
+            f"batch {BATCH_SIZE}, non-saturating loss, Adam lr {LR}, β = {BETAS}; {run.epoch} runs in "
+            f"{run.history.seconds / 60:.1f} min on {torch.get_num_threads()} CPU thread(s); the seed-0 generators of "
+            "the simple (ReLU, 0.01) and rich (LeakyReLU, 0.2) corners are stored, every corner's measurements in the "
+            "history.")
 
 
 MNIST_DATA = "MNIST (the 60,000 training digits; scored on the 10,000 test digits)"
