@@ -33,7 +33,7 @@ BLOCK, BLOCKS = 250, 8
 SNAPSHOT_EVERY = 500
 
 # the ablation: the notebook's quick-mode sizes and arms (keep in step with notebook 04's settings cell)
-ABLATION_CONV_DIM, ABLATION_BATCH, ABLATION_ITERATIONS = 8, 16, 160
+ABLATION_CONV_DIM, ABLATION_BATCH, ABLATION_ITERATIONS = 8, 32, 400
 ABLATION_SEEDS = (0, 1, 2)
 ABLATION_BASE = dict(lr=5e-4, sn_g=True, sn_d=True, d_train_iters=1)
 ABLATION_ARMS = {
