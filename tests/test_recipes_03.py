@@ -62,7 +62,7 @@ def test_recipes_shipped_within_budget_and_loadable():
     listed = pretrained.manifest()
     names = [n for n, rec in all_recipes().items() if rec.notebook == "03"]
     assert len(names) == 3 * 3 + 2
-    assert sum(listed[n]["bytes"] for n in names) <= 4.2 * 2**20
+    assert sum(listed[n]["bytes"] for n in names) <= 5 * 2**20         # the per-notebook budget
     G, _ = r03.toy_models(2)
     found = pretrained.load(r03.ring_name("pacgan2", 0), {"G": G})
     assert len(found.history.epochs["modes_loose"]) == r03.TOY_BLOCKS + 1
