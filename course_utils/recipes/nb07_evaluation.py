@@ -3,7 +3,7 @@
 The families of notebook 07's comparison, all with the same generator/decoder shape — an MLP
 ``z [B, D] → 128 → 256 → 784`` (Bernoulli logits for the VAEs, ``tanh`` pixels in [-1, 1] for the GANs):
 
-* ``vae``: Kingma & Welling 2014, the negative ELBO (Eq. 10), notebook 01's convolutional encoder;
+* ``vae``: Kingma & Welling 2014, the negative ELBO (Eq. 10), the course's convolutional encoder (`ConvEncoder`);
 * ``cvae``: Sohn et al. 2015 (Eq. 4), notebook 02's encoder (label planes beside the image), the one-hot label
   after z in the decoder;
 * ``gan``: Goodfellow et al. 2014 with the non-saturating generator loss (notebook 03's MLP discriminator);
@@ -132,7 +132,7 @@ def _recipe(family: str, seed: int) -> Recipe:
 
     def _describe(run: Run) -> str:
         updates = run.history.num_steps
-        what = {"vae": f"a VAE (notebook 01's conv encoder, MLP decoder {LATENT_DIM}-128-256-784), Adam lr 1e-3",
+        what = {"vae": f"a VAE (the course's conv encoder ConvEncoder, MLP decoder {LATENT_DIM}-128-256-784), Adam lr 1e-3",
                 "cvae": f"a CVAE (notebook 02's conv encoder with label planes, MLP decoder {LATENT_DIM}+10-128-256-784 "
                         "with the one-hot label), Adam lr 1e-3",
                 "gan": f"an MLP GAN (G {NOISE_DIM}-128-256-784 with BatchNorm, D 784-512-256-1), non-saturating loss, "
