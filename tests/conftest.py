@@ -28,6 +28,14 @@ def _isolated(monkeypatch, tmp_path):
     plt.close("all")
 
 
+def random_digits(n: int):
+    """``n`` MNIST-shaped random images ``[n, 1, 28, 28]`` in [0, 1) with random labels ``[n]``, seed 0, as a dataset."""
+    from torch.utils.data import TensorDataset
+
+    g = torch.Generator().manual_seed(0)
+    return TensorDataset(torch.rand(n, 1, 28, 28, generator=g), torch.randint(10, (n,), generator=g))
+
+
 def tiny_monet2photo(data: Path) -> Path:
     """Write a tiny monet2photo under ``data``: 6 training and 3 test images per domain, 40×44 random pixels."""
     from PIL import Image

@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from torch.utils.data import TensorDataset
+from conftest import random_digits
 
 from course_utils import pretrained
 from course_utils.models import CVAE, VAE
@@ -10,9 +10,8 @@ from course_utils.recipes import all_recipes
 from course_utils.recipes import nb02_cvae as comparison
 
 
-def _digits(n: int = 2 * comparison.BATCH_SIZE) -> TensorDataset:
-    g = torch.Generator().manual_seed(0)
-    return TensorDataset(torch.rand(n, 1, 28, 28, generator=g), torch.randint(10, (n,), generator=g))
+def _digits(n: int = 2 * comparison.BATCH_SIZE):
+    return random_digits(n)
 
 
 @pytest.mark.parametrize("family", list(comparison.FAMILIES))
