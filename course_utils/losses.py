@@ -159,8 +159,11 @@ def gradient_penalty(critic, real: torch.Tensor, fake: torch.Tensor, weight: flo
     :math:`\lambda\,\mathbb{E}_{\hat x}\big[(\lVert\nabla_{\hat x} f(\hat x)\rVert_2 - 1)^2\big]` on random
     interpolates :math:`\hat x = \epsilon x + (1 - \epsilon)\tilde x`, :math:`\epsilon \sim U[0, 1]` per sample.
     ``create_graph=True`` so that the penalty itself is differentiated when the critic is updated.
-    ``real``, ``fake``: ``[B, ...]`` → scalar."""
-    eps = torch.rand(real.shape[0], *([1] * (real.dim() - 1)), generator=generator).to(real)
+    ``real``, ``fake``: ``[B, ...]`` → scalar. :math:`\epsilon` is drawn on ``real``'s device (no host copy,
+    so the step can run in a CUDA graph), or from ``generator`` (a CPU generator) and copied there."""
+    shape = (real.shape[0], *([1] * (real.dim() - 1)))
+    eps = (torch.rand(shape, device=real.device, dtype=real.dtype) if generator is None
+           else torch.rand(shape, generator=generator).to(real))
     mixed = (eps * real.detach() + (1 - eps) * fake.detach()).requires_grad_(True)
     (grad,) = torch.autograd.grad(critic(mixed).sum(), mixed, create_graph=True)
     return weight * (grad.flatten(1).norm(2, dim=1) - 1).pow(2).mean()

@@ -5,6 +5,7 @@
     python scripts/benchmark.py --only dcgan wgan # a subset
     python scripts/benchmark.py --no-readme       # print only
     python scripts/benchmark.py --profile         # count operators and host syncs per iteration instead
+    python scripts/benchmark.py --levers          # time each GPU lever alone at full-mode sizes
 
 Cases: notebook 04's DCGAN (spectral norm, LSGAN, generator + discriminator update) at conv_dim 32 and
 64, batch 32; notebook 05's WGAN-GP iteration (5 critic updates with the gradient penalty + 1 generator
@@ -26,6 +27,14 @@ operators the Python code called directly (the rest are called by them), and the
 the operators of the levers that cut them: spectral norm's power iteration in D's forward, and Adam's
 for-loop, ``foreach`` and ``fused`` implementations. Results go to ``benchmarks/results.json`` under
 ``"profile"`` and to README's table between the ``profile`` markers.
+
+``--levers`` times, at the sizes of the notebooks' ``full`` mode (04: conv_dim 64, batch 128; 05: conv_dim
+64, batch 64; 06: the paper's CycleGAN), float32 and each lever alone: fused Adam, TF32 matmuls (convolutions
+use TF32 by default already), the whole iteration captured in a CUDA graph (with capturable Adam, and with
+fused capturable Adam; not for CycleGAN, whose image pools draw on the host), and ``torch.compile``
+(``mode="reduce-overhead"`` on CUDA, which adds CUDA graphs; the default mode on the CPU). A lever that
+fails is recorded with its error. Results go under ``"levers"`` and to README's table between the
+``levers`` markers. Of them only fused Adam and ``torch.compile`` run on the CPU.
 """
 
 from __future__ import annotations
@@ -55,6 +64,7 @@ RESULTS = ROOT / "benchmarks" / "results.json"
 README = ROOT / "README.md"
 START, END = "<!-- benchmark:start -->", "<!-- benchmark:end -->"
 PROFILE_START, PROFILE_END = "<!-- profile:start -->", "<!-- profile:end -->"
+LEVERS_START, LEVERS_END = "<!-- levers:start -->", "<!-- levers:end -->"
 
 
 def _sync(device: torch.device) -> None:
@@ -76,49 +86,71 @@ def time_it(step: Callable[[], None], device: torch.device, warmup: int, repeats
     return statistics.median(times)
 
 
-def _batches(shape, device, memory_format):
+def _batches(shape, device, memory_format, fixed: bool = False):
+    """Endless fake image batches in [-1, 1], made on ``device``; with ``fixed``, the same batch every time."""
+    def batch():
+        return torch.rand(*shape, device=device).mul_(2).sub_(1).contiguous(memory_format=memory_format)
+    x = batch() if fixed else None
     while True:
-        yield (torch.rand(*shape, device=device).mul_(2).sub_(1).contiguous(memory_format=memory_format),)
+        yield (x if fixed else batch(),)
 
 
-def _dc_pair(conv_dim, device, memory_format, *, wgan: bool):
-    """04's networks (spectral norm, LSGAN optimiser) or 05's (no BatchNorm in the critic, WGAN-GP's Adam)."""
+def _dc_pair(conv_dim, device, memory_format, *, wgan: bool, adam: dict | None = None):
+    """04's networks (spectral norm, LSGAN optimiser) or 05's (no BatchNorm in the critic, WGAN-GP's Adam);
+    ``adam``: extra options of both optimisers (``fused``, ``capturable``)."""
     G = DCGenerator(100, conv_dim, spectral_norm=not wgan).to(device, memory_format=memory_format)
     D = (DCDiscriminator(conv_dim, batch_norm=False) if wgan else DCDiscriminator(conv_dim, spectral_norm=True))
     D = D.to(device, memory_format=memory_format)
     lr, betas = (1e-4, (0.0, 0.9)) if wgan else (2e-4, (0.5, 0.999))
-    return G, D, torch.optim.Adam(G.parameters(), lr, betas=betas), torch.optim.Adam(D.parameters(), lr, betas=betas)
+    adam = adam or {}
+    return (G, D, torch.optim.Adam(G.parameters(), lr, betas=betas, **adam),
+            torch.optim.Adam(D.parameters(), lr, betas=betas, **adam))
 
 
-def _noise(device):
-    return lambda n: (torch.randn(n, 100, device=device),)
+def _noise(device, fixed: bool = False):
+    """G's inputs for n samples; with ``fixed``, the same noise for each n every time."""
+    if not fixed:
+        return lambda n: (torch.randn(n, 100, device=device),)
+    cache: dict[int, torch.Tensor] = {}
+    return lambda n: (cache.setdefault(n, torch.randn(n, 100, device=device)),)
 
 
-def dcgan_case(conv_dim: int, device, amp: bool, memory_format) -> Callable[[], None]:
-    G, D, opt_g, opt_d = _dc_pair(conv_dim, device, memory_format, wgan=False)
-    batches, noise = _batches((32, 3, 32, 32), device, memory_format), _noise(device)
+def dcgan_case(conv_dim: int, device, amp: bool, memory_format, *, batch: int = 32, adam: dict | None = None,
+               compile_mode: str | None = None, fixed: bool = False) -> Callable[[], None]:
+    G, D, opt_g, opt_d = _dc_pair(conv_dim, device, memory_format, wgan=False, adam=adam)
+    G, D = _compiled(G, compile_mode), _compiled(D, compile_mode)
+    batches, noise = _batches((batch, 3, 32, 32), device, memory_format, fixed), _noise(device, fixed)
 
     def step():
         with _autocast(device, amp):
             gan_iteration(G, D, opt_g, opt_d, batches, noise, lsgan_d_loss, lsgan_g_loss, 1)
+    step.modules = (G, D)
     return step
 
 
-def wgan_gp_case(conv_dim: int, device, amp: bool, memory_format) -> Callable[[], None]:
-    G, D, opt_g, opt_d = _dc_pair(conv_dim, device, memory_format, wgan=True)
+def wgan_gp_case(conv_dim: int, device, amp: bool, memory_format, *, batch: int = 32, adam: dict | None = None,
+                 compile_mode: str | None = None, fixed: bool = False) -> Callable[[], None]:
+    G, D, opt_g, opt_d = _dc_pair(conv_dim, device, memory_format, wgan=True, adam=adam)
+    G, D = _compiled(G, compile_mode), _compiled(D, compile_mode)
     iteration = wgan_iteration(wgan_critic_loss, wgan_generator_loss, penalty=gradient_penalty)
-    batches, noise = _batches((32, 3, 32, 32), device, memory_format), _noise(device)
+    batches, noise = _batches((batch, 3, 32, 32), device, memory_format, fixed), _noise(device, fixed)
 
     def step():
         with _autocast(device, amp):
             iteration(G, D, opt_g, opt_d, batches, noise, None, None, 5)
+    step.modules = (G, D)
     return step
 
 
-def cyclegan_case(size: int, ngf: int, n_blocks: int, ndf: int, device, amp: bool, memory_format) -> Callable[[], None]:
+def cyclegan_case(size: int, ngf: int, n_blocks: int, ndf: int, device, amp: bool, memory_format, *,
+                  adam: dict | None = None, compile_mode: str | None = None, fixed: bool = True) -> Callable[[], None]:
+    """06's iteration on one pair of images (always the same pair: ``fixed`` is accepted for a uniform
+    signature)."""
     model = CycleGAN(ngf, n_blocks, ndf).to(device, memory_format=memory_format)
-    opt_g = torch.optim.Adam(model.generators(), 2e-4, betas=(0.5, 0.999))
-    opt_d = torch.optim.Adam(model.discriminators(), 2e-4, betas=(0.5, 0.999))
+    opt_g = torch.optim.Adam(model.generators(), 2e-4, betas=(0.5, 0.999), **(adam or {}))
+    opt_d = torch.optim.Adam(model.discriminators(), 2e-4, betas=(0.5, 0.999), **(adam or {}))
+    for name in ("G_AB", "G_BA", "D_A", "D_B"):   # the same parameters, called through the compiled module
+        setattr(model, name, _compiled(getattr(model, name), compile_mode))
     pools = ImagePool(50), ImagePool(50)
     a = torch.rand(1, 3, size, size, device=device).contiguous(memory_format=memory_format)
     b = torch.rand(1, 3, size, size, device=device).contiguous(memory_format=memory_format)
@@ -126,7 +158,40 @@ def cyclegan_case(size: int, ngf: int, n_blocks: int, ndf: int, device, amp: boo
     def step():
         with _autocast(device, amp):
             cyclegan_step(model, opt_g, opt_d, a, b, *pools)
+    step.modules = (model,)
     return step
+
+
+def _compiled(module: torch.nn.Module, mode: str | None) -> torch.nn.Module:
+    """``torch.compile(module, mode=mode)`` (the same parameters), or ``module`` if ``mode`` is None;
+    ``"default"`` means torch.compile's default mode."""
+    if mode is None:
+        return module
+    return torch.compile(module, mode=None if mode == "default" else mode)
+
+
+def cuda_graphed(step: Callable[[], None], device: torch.device, warmup: int = 3) -> Callable[[], None]:
+    """``step`` captured once in a CUDA graph; the returned function replays it (PyTorch's "whole network
+    capture": warm-up calls on a side stream, then one captured call). Every tensor ``step`` makes is
+    re-made by each replay at the same address, random numbers included (fresh ones each replay); the
+    optimisers must be built with ``capturable=True``. A step whose control flow depends on host state
+    (CycleGAN's image pools draw on Python's RNG) cannot be captured."""
+    if device.type != "cuda":
+        raise RuntimeError("CUDA graphs need a CUDA device")
+    stream = torch.cuda.Stream(device)
+    stream.wait_stream(torch.cuda.current_stream(device))
+    with torch.cuda.stream(stream):
+        for _ in range(warmup):
+            step()
+    torch.cuda.current_stream(device).wait_stream(stream)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):   # records the kernels without running them: `warmup` steps have run
+        step()
+
+    def replay():
+        graph.replay()
+    replay.modules, replay.steps_run = getattr(step, "modules", ()), warmup
+    return replay
 
 
 CASES = {
@@ -138,6 +203,94 @@ CASES = {
                  ("06 CycleGAN small preset: 128 px, ngf 32, 6 blocks", lambda *a: cyclegan_case(128, 32, 6, 32, *a)),
                  ("06 CycleGAN quick: 64 px, ngf 32, 6 blocks", lambda *a: cyclegan_case(64, 32, 6, 32, *a))],
 }
+
+
+# The levers of a GPU iteration, each timed alone against float32 at the sizes of the notebooks' `full` mode
+# (04: conv_dim 64, batch 128; 05: conv_dim 64, batch 64; 06: the paper's 256 px, batch 1).
+# (case, builder(device, **options), whether the step can be captured in a CUDA graph)
+LEVER_CASES = [
+    ("04 DCGAN+SN, conv_dim 64, batch 128",
+     lambda device, conv_dim=64, batch=128, **o: dcgan_case(conv_dim, device, False, torch.contiguous_format,
+                                                          batch=batch, **o), True),
+    ("05 WGAN-GP (5 critic + 1 G), conv_dim 64, batch 64",
+     lambda device, conv_dim=64, batch=64, **o: wgan_gp_case(conv_dim, device, False, torch.contiguous_format,
+                                                           batch=batch, **o), True),
+    ("06 CycleGAN paper: 256 px, ngf 64, 9 blocks, batch 1",
+     lambda device, **o: cyclegan_case(256, 64, 9, 64, device, False, torch.contiguous_format, **o), False),
+]
+# lever -> (options of the case builder, wrap the step in a CUDA graph, TF32 matmuls, CUDA only)
+LEVERS = {
+    "float32": ({}, False, False, False),
+    "fused Adam": ({"adam": {"fused": True}}, False, False, False),
+    "TF32 matmuls": ({}, False, True, True),
+    "CUDA graph": ({"adam": {"capturable": True}}, True, False, True),
+    "CUDA graph + fused Adam": ({"adam": {"fused": True, "capturable": True}}, True, False, True),
+    "torch.compile": ({"compile_mode": "compile"}, False, False, False),
+}
+
+
+def lever_step(case: str, lever: str, device: torch.device, *, fixed: bool = False, **overrides) -> Callable[[], None]:
+    """The iteration of ``case`` (a name in LEVER_CASES) with ``lever`` (a name in LEVERS) applied, ready to
+    call; ``step.modules`` holds its networks. ``fixed``: the same real batch and noise every call (to compare
+    levers' results); ``overrides`` replace the DCGAN and WGAN-GP cases' ``conv_dim`` and ``batch`` (a small
+    test). A CUDA-graphed step has run its warm-up steps already (``step.steps_run``)."""
+    build, graphable = next((b, g) for name, b, g in LEVER_CASES if name == case)
+    options, graph, _, cuda_only = LEVERS[lever]
+    if cuda_only and device.type != "cuda":
+        raise RuntimeError(f"{lever} needs a CUDA device")
+    if graph and not graphable:
+        raise RuntimeError(f"{case}: its step draws on host state (the image pools), so it cannot be captured")
+    options = dict(options)
+    if options.get("compile_mode") == "compile":   # CUDA graphs through torch.compile on a GPU
+        options["compile_mode"] = "reduce-overhead" if device.type == "cuda" else "default"
+    step = build(device, fixed=fixed, **options, **overrides)
+    return cuda_graphed(step, device) if graph else step
+
+
+def run_levers(levers: list[str], device: torch.device, warmup: int, repeats: int) -> dict[str, dict]:
+    """Median seconds per iteration of each LEVER_CASES case with each lever that applies on ``device``;
+    a lever that fails is recorded as the error's first line instead of a time."""
+    results: dict[str, dict] = {}
+    for case, _, graphable in LEVER_CASES:
+        results[case] = {}
+        for lever in levers:
+            _, graph, tf32, cuda_only = LEVERS[lever]
+            if (cuda_only and device.type != "cuda") or (graph and not graphable):
+                continue
+            slow = "256 px" in case and device.type == "cpu"
+            previous = torch.backends.cuda.matmul.allow_tf32
+            torch.backends.cuda.matmul.allow_tf32 = tf32 or previous
+            torch.manual_seed(0)
+            try:
+                seconds = time_it(lever_step(case, lever, device), device, 1 if slow else warmup,
+                                  max(2, repeats // 2) if slow else repeats)
+                results[case][lever] = seconds
+                print(f"{case:55} {lever:24} {seconds * 1000:10.1f} ms/iteration", flush=True)
+            except Exception as error:  # noqa: BLE001 - a lever that does not work here is a result too
+                message = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+                results[case][lever] = f"failed: {type(error).__name__}: {message}"
+                print(f"{case:55} {lever:24} {results[case][lever]}", flush=True)
+            finally:
+                torch.backends.cuda.matmul.allow_tf32 = previous
+                torch._dynamo.reset()
+    return results
+
+
+def lever_table(all_results: dict[str, dict]) -> str:
+    levers = [lever for lever in LEVERS if any(lever in times for entry in all_results.values()
+                                                 for times in entry.get("levers", {}).values())]
+    lines = ["| device | case | " + " | ".join(levers) + " |", "|---|---|" + "---:|" * len(levers)]
+
+    def fmt(value):
+        if value is None:
+            return ""
+        if isinstance(value, str):
+            return value.split(":")[0] + (": " + value.split(":")[1].strip() if ":" in value else "")
+        return f"{value:.2f} s" if value >= 1 else f"{value * 1000:.1f} ms"
+    for device, entry in all_results.items():
+        for case, times in entry.get("levers", {}).items():
+            lines.append(f"| {device} | {case} | " + " | ".join(fmt(times.get(lever)) for lever in levers) + " |")
+    return "\n".join(lines)
 
 
 def _inside_optimizer(event) -> bool:
@@ -265,7 +418,8 @@ def table(all_results: dict[str, dict]) -> str:
 
 def write_readme(all_results: dict[str, dict]) -> None:
     text = README.read_text()
-    for start, end, render in ((START, END, table), (PROFILE_START, PROFILE_END, profile_table)):
+    for start, end, render in ((START, END, table), (PROFILE_START, PROFILE_END, profile_table),
+                               (LEVERS_START, LEVERS_END, lever_table)):
         if start not in text or end not in text:
             raise SystemExit(f"README.md has no {start} ... {end} markers; add them where the table belongs.")
         text = re.sub(re.escape(start) + ".*?" + re.escape(end), lambda _: start + "\n" + render(all_results) + "\n" + end,
@@ -282,17 +436,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-readme", action="store_true", help="print the times, change no file")
     parser.add_argument("--profile", action="store_true",
                         help="count operators and host syncs per iteration (torch.profiler) instead of timing")
+    parser.add_argument("--levers", nargs="*", choices=list(LEVERS), metavar="LEVER",
+                        help="time the GPU levers instead, each alone at full-mode sizes (default: all that apply "
+                             f"on the device; choices: {', '.join(LEVERS)})")
     args = parser.parse_args(argv)
     device = torch.device(args.device) if args.device else get_device()
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
-    results = profile_all(device) if args.profile else run(args.only, device, args.warmup,
-                                                                                      args.repeats)
+    if args.levers is not None:
+        kind, results = "levers", run_levers(args.levers or list(LEVERS), device, args.warmup, args.repeats)
+    elif args.profile:
+        kind, results = "profile", profile_all(device)
+    else:
+        kind, results = "cases", run(args.only, device, args.warmup, args.repeats)
     if args.no_readme:
         return 0
     all_results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
     entry = all_results.setdefault(device_name(device), {"cases": {}})
-    entry.setdefault("profile" if args.profile else "cases", {}).update(results)
+    if kind == "levers":   # a rerun of some levers keeps the others' times
+        for case, values in results.items():
+            entry.setdefault("levers", {}).setdefault(case, {}).update(values)
+    else:
+        entry.setdefault(kind, {}).update(results)
     entry["measured"] = time.strftime("%Y-%m-%d")
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(all_results, indent=1, ensure_ascii=False) + "\n")
