@@ -162,6 +162,48 @@ def cyclegan_case(size: int, ngf: int, n_blocks: int, ndf: int, device, amp: boo
     return step
 
 
+LOOP_ITERATIONS = 50   # iterations per timed call of a loop case (so that `sync_every` can act within it)
+
+
+def loop_case(model: str, device, *, conv_dim: int = 64, batch: int = 128, adam: dict | None = None,
+              compile_mode: str | None = None, fixed: bool = False, sync_every: int = 1,
+              resident: bool = False) -> Callable[[], None]:
+    """``LOOP_ITERATIONS`` iterations of ``train_gan`` as the notebooks run it, real batches included:
+    ``model`` = ``"mlp"`` (03's MLP GAN on 60,000 MNIST-sized images, BCE) or ``"dcgan"`` (04's DCGAN with
+    spectral norm on 1,020 32×32 photos, LSGAN). The batches come from a DataLoader over CPU tensors,
+    copied to the device each step, or with ``resident`` from :func:`~course_utils.data.device_batches`;
+    ``sync_every``: train_gan's. Random tensors stand in for the data (the time does not depend on it);
+    ``fixed`` is accepted for a uniform signature (the batches are those of a seeded DataLoader)."""
+    from course_utils.data import device_batches, make_loader
+    from course_utils.losses import d_loss_bce, g_loss_nonsaturating
+    from course_utils.models.gan import MLPDiscriminator, MLPGenerator, gaussian_noise
+    from course_utils.training import endless
+
+    generator = torch.Generator().manual_seed(0)
+    if model == "mlp":
+        G = MLPGenerator(100, (1, 28, 28), hidden=(256, 512, 1024)).to(device)
+        D = MLPDiscriminator((1, 28, 28), hidden=(512, 256)).to(device)
+        data = torch.rand(60_000, 1, 28, 28, generator=generator) * 2 - 1
+        d_loss, g_loss, iteration = d_loss_bce, g_loss_nonsaturating, None
+        opt_g, opt_d = (torch.optim.Adam(m.parameters(), 2e-4, betas=(0.5, 0.999), **(adam or {})) for m in (G, D))
+    else:
+        G, D, opt_g, opt_d = _dc_pair(conv_dim, device, torch.contiguous_format, wgan=False, adam=adam)
+        data = torch.rand(1020, 3, 32, 32, generator=generator) * 2 - 1
+        d_loss, g_loss, iteration = lsgan_d_loss, lsgan_g_loss, gan_iteration
+    G, D = _compiled(G, compile_mode), _compiled(D, compile_mode)
+    dataset = torch.utils.data.TensorDataset(data)
+    batches = (device_batches(dataset, batch, device=device, drop_last=True) if resident
+               else endless(make_loader(dataset, batch, drop_last=True)))
+    noise = gaussian_noise(100, device=device)
+
+    def step():
+        train_gan(G, D, opt_g, opt_d, batches, iterations=LOOP_ITERATIONS, noise=noise, d_loss=d_loss,
+                  g_loss=g_loss, iteration=iteration, mixed_precision=False, desc="benchmark",
+                  sync_every=sync_every)
+    step.modules, step.iterations = (G, D), LOOP_ITERATIONS
+    return step
+
+
 def _compiled(module: torch.nn.Module, mode: str | None) -> torch.nn.Module:
     """``torch.compile(module, mode=mode)`` (the same parameters), or ``module`` if ``mode`` is None;
     ``"default"`` means torch.compile's default mode."""
@@ -217,8 +259,14 @@ LEVER_CASES = [
                                                            batch=batch, **o), True),
     ("06 CycleGAN paper: 256 px, ngf 64, 9 blocks, batch 1",
      lambda device, **o: cyclegan_case(256, 64, 9, 64, device, False, torch.contiguous_format, **o), False),
+    ("03 loop: train_gan, MLP GAN on MNIST-sized data, batch 128", lambda device, **o: loop_case("mlp", device, **o),
+     False),
+    ("04 loop: train_gan + gan_iteration on 1,020 photos, conv_dim 64, batch 128",
+     lambda device, **o: loop_case("dcgan", device, **o), False),
 ]
-# lever -> (options of the case builder, wrap the step in a CUDA graph, TF32 matmuls, CUDA only)
+LOOPS = {case for case, _, _ in LEVER_CASES if " loop: " in case}
+# lever -> (options of the case builder, wrap the step in a CUDA graph, TF32 matmuls, CUDA only);
+# the last two act on the training loop and apply only to the loop cases
 LEVERS = {
     "float32": ({}, False, False, False),
     "fused Adam": ({"adam": {"fused": True}}, False, False, False),
@@ -226,7 +274,10 @@ LEVERS = {
     "CUDA graph": ({"adam": {"capturable": True}}, True, False, True),
     "CUDA graph + fused Adam": ({"adam": {"fused": True, "capturable": True}}, True, False, True),
     "torch.compile": ({"compile_mode": "compile"}, False, False, False),
+    "values read every 50 iterations": ({"sync_every": 50}, False, False, False),
+    "data on the device": ({"resident": True}, False, False, False),
 }
+LOOP_LEVERS = {"values read every 50 iterations", "data on the device"}
 
 
 def lever_step(case: str, lever: str, device: torch.device, *, fixed: bool = False, **overrides) -> Callable[[], None]:
@@ -239,7 +290,10 @@ def lever_step(case: str, lever: str, device: torch.device, *, fixed: bool = Fal
     if cuda_only and device.type != "cuda":
         raise RuntimeError(f"{lever} needs a CUDA device")
     if graph and not graphable:
-        raise RuntimeError(f"{case}: its step draws on host state (the image pools), so it cannot be captured")
+        raise RuntimeError(f"{case}: its step depends on host state (CycleGAN's image pools; a training loop's "
+                           "data loading and logging), so it cannot be captured in a CUDA graph")
+    if lever in LOOP_LEVERS and case not in LOOPS:
+        raise RuntimeError(f"{lever} acts on the training loop: only the loop cases have one")
     options = dict(options)
     if options.get("compile_mode") == "compile":   # CUDA graphs through torch.compile on a GPU
         options["compile_mode"] = "reduce-overhead" if device.type == "cuda" else "default"
@@ -255,15 +309,18 @@ def run_levers(levers: list[str], device: torch.device, warmup: int, repeats: in
         results[case] = {}
         for lever in levers:
             _, graph, tf32, cuda_only = LEVERS[lever]
-            if (cuda_only and device.type != "cuda") or (graph and not graphable):
+            if (cuda_only and device.type != "cuda") or (graph and not graphable) \
+                    or (lever in LOOP_LEVERS and case not in LOOPS):
                 continue
             slow = "256 px" in case and device.type == "cpu"
             previous = torch.backends.cuda.matmul.allow_tf32
             torch.backends.cuda.matmul.allow_tf32 = tf32 or previous
             torch.manual_seed(0)
             try:
-                seconds = time_it(lever_step(case, lever, device), device, 1 if slow else warmup,
-                                  max(2, repeats // 2) if slow else repeats)
+                step = lever_step(case, lever, device)
+                seconds = time_it(step, device, 1 if slow or case in LOOPS else warmup,
+                                  max(2, repeats // 2) if slow or case in LOOPS else repeats)
+                seconds /= getattr(step, "iterations", 1)
                 results[case][lever] = seconds
                 print(f"{case:55} {lever:24} {seconds * 1000:10.1f} ms/iteration", flush=True)
             except Exception as error:  # noqa: BLE001 - a lever that does not work here is a result too

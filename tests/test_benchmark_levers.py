@@ -99,3 +99,18 @@ def test_gpu_levers_train_the_same_weights_as_float32(bench, case, lever):
     finally:
         torch.backends.cudnn.deterministic = False
     assert relative_difference(other - start, plain - start) < NOISE
+
+
+@pytest.mark.parametrize("lever", ["values read every 50 iterations", "data on the device"])
+def test_loop_levers_train_the_same_weights(bench, lever):
+    """The loop levers change when values are read and where batches are gathered, not what is computed:
+    the same batches (device_batches keeps the DataLoader's order), the same weights, bit for bit."""
+    case = "04 loop: train_gan + gan_iteration on 1,020 photos, conv_dim 64, batch 128"
+    cpu = torch.device("cpu")
+    plain, other = (weights_after(bench, case, name, cpu, steps=1) for name in ("float32", lever))
+    assert torch.equal(other, plain) and bench.LOOP_ITERATIONS == 50
+
+
+def test_loop_levers_need_a_loop(bench):
+    with pytest.raises(RuntimeError, match="only the loop cases"):
+        bench.lever_step(DCGAN, "data on the device", torch.device("cpu"), **SMALL)

@@ -131,6 +131,46 @@ def test_train_gan_conditional_and_nan_guard():
                   d_loss=d_loss_bce, g_loss=bad)
 
 
+def _run_toy(sync_every: int, iterations: int = 11, **kwargs):
+    G, D, opt_g, opt_d = _toy_gan()
+    history = train_gan(G, D, opt_g, opt_d, ring().batches(16, seed=0), iterations=iterations,
+                        noise=gaussian_noise(2), d_loss=d_loss_bce, g_loss=g_loss_nonsaturating,
+                        snapshot=lambda G, D: G(torch.zeros(2, 2)), snapshot_every=5, sync_every=sync_every, **kwargs)
+    return history, torch.cat([p.detach().flatten() for p in G.parameters()])
+
+
+@pytest.mark.parametrize("sync_every", [4, 50])
+def test_train_gan_reading_values_every_k_steps_changes_nothing(sync_every):
+    (every, weights), (batched, batched_weights) = _run_toy(1), _run_toy(sync_every)
+    assert batched.steps == every.steps and len(every.steps["g_loss"]) == 11
+    assert torch.equal(batched_weights, weights)
+    assert [i for i, _ in batched.snapshots] == [0, 5, 10]
+
+
+def test_train_gan_guard_names_the_first_bad_step_when_reading_every_k_steps():
+    calls = {"g": 0}
+
+    def nan_from_step_6(logits):
+        calls["g"] += 1
+        return g_loss_nonsaturating(logits) * (float("nan") if calls["g"] >= 6 else 1.0)
+    with pytest.raises(DivergenceError, match="'g_loss' became nan at step 6"):
+        train_gan(*_toy_gan(), ring().batches(16, seed=0), iterations=20, noise=gaussian_noise(2),
+                  d_loss=d_loss_bce, g_loss=nan_from_step_6, sync_every=4)
+    assert calls["g"] == 8   # stopped at the next read, after step 8
+    with pytest.raises(ValueError, match="sync_every"):
+        _run_toy(0)
+
+
+def test_train_gan_reads_python_floats_that_a_step_returns():
+    G, D, opt_g, opt_d = _toy_gan()
+
+    def float_d_step(*args):
+        return {k: float(v.detach()) for k, v in discriminator_step(*args).items()}
+    history = train_gan(G, D, opt_g, opt_d, ring().batches(16, seed=0), iterations=3, noise=gaussian_noise(2),
+                        d_loss=d_loss_bce, g_loss=g_loss_nonsaturating, d_step=float_d_step, sync_every=2)
+    assert len(history.steps["d_loss"]) == 3 and all(isinstance(v, float) for v in history.steps["g_loss"])
+
+
 # --- data, metrics, classifier ----------------------------------------------------------------------
 
 def test_mixtures():

@@ -1,11 +1,14 @@
+import itertools
 from pathlib import Path
 
 import pytest
 import torch
 
 from conftest import write_files
-from course_utils.data import CorruptFileError, DatasetNotFoundError, download_file, load_mnist, make_loader, md5sum
+from course_utils.data import (CorruptFileError, DatasetNotFoundError, device_batches, download_file, load_mnist,
+                               make_loader, md5sum)
 from course_utils.data import mnist as mnist_module
+from course_utils.training import endless
 
 
 @pytest.fixture
@@ -129,3 +132,19 @@ def test_make_loader_order_depends_only_on_seed():
     other = [b[0].tolist() for b in make_loader(dataset, 10, seed=4)]
     assert first == again and first != other
     assert sorted(sum(first, [])) == list(range(100))
+
+
+@pytest.mark.parametrize("shuffle, drop_last", [(True, True), (True, False), (False, False)])
+def test_device_batches_are_the_data_loaders_batches(shuffle, drop_last):
+    """Four epochs of 103 samples in batches of 10 (a ragged last batch, or none): the DataLoader's order."""
+    dataset = torch.utils.data.TensorDataset(torch.arange(103), torch.rand(103, 1, 2, 2))
+    expected = itertools.islice(endless(make_loader(dataset, 10, shuffle=shuffle, seed=5, drop_last=drop_last)), 42)
+    got = itertools.islice(device_batches(dataset, 10, device="cpu", shuffle=shuffle, seed=5, drop_last=drop_last), 42)
+    for want, have in zip(expected, got, strict=True):
+        assert len(have) == 2 and all(torch.equal(a, b) for a, b in zip(want, have))
+
+
+def test_device_batches_refuse_a_dataset_without_a_full_batch():
+    dataset = torch.utils.data.TensorDataset(torch.arange(5))
+    with pytest.raises(ValueError, match="no full batch of 8"):
+        next(device_batches(dataset, 8, device="cpu", drop_last=True))

@@ -243,7 +243,8 @@ def test_wgan_iteration(clip, penalty):
 def test_benchmark_table_is_written_between_the_markers(tmp_path, monkeypatch):
     bench = load_script("benchmark")
     readme = tmp_path / "README.md"
-    readme.write_text(f"intro\n{bench.START}\nold\n{bench.END}\n{bench.PROFILE_START}\n{bench.PROFILE_END}\noutro\n")
+    readme.write_text(f"intro\n{bench.START}\nold\n{bench.END}\n{bench.PROFILE_START}\n{bench.PROFILE_END}\n"
+                      f"{bench.LEVERS_START}\n{bench.LEVERS_END}\noutro\n")
     monkeypatch.setattr(bench, "README", readme)
     bench.write_readme({"CPU x": {"cases": {"case 1": {"float32": 1.5}, "case 2": {"float32": 0.0123}}}})
     text = readme.read_text()

@@ -13,6 +13,7 @@ import gzip
 import os
 import warnings
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -168,3 +169,26 @@ def make_loader(dataset: TensorDataset, batch_size: int, *, shuffle: bool = True
     """A ``DataLoader`` whose shuffling order depends only on ``seed``."""
     generator = torch.Generator().manual_seed(seed)
     return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator, drop_last=drop_last)
+
+
+def device_batches(dataset: TensorDataset, batch_size: int, *, device: torch.device | str, shuffle: bool = True,
+                   seed: int = 0, drop_last: bool = False) -> Iterator[tuple[torch.Tensor, ...]]:
+    """Endless batches of ``dataset`` from a copy of its tensors held on ``device``: the same batches, in
+    the same order, as ``endless(make_loader(dataset, batch_size, shuffle=..., seed=seed, drop_last=...))``
+    moved there, without the DataLoader's per-sample indexing and collation or a host-to-device copy of
+    every batch (one copy of the epoch's order per epoch instead). For datasets that fit in the device's
+    memory (MNIST is 188 MB as float32, the 32×32 photos 12.5 MB)."""
+    loader = make_loader(dataset, batch_size, shuffle=shuffle, seed=seed, drop_last=drop_last)
+    tensors = tuple(t.to(device) for t in dataset.tensors)
+    while True:
+        epoch = iter(loader.batch_sampler)   # the DataLoader's own sampler and generator ...
+        # ... and the one draw a DataLoader iterator makes from that generator before the first batch (its
+        # workers' base seed), so that the shuffles that follow are the DataLoader's
+        torch.empty((), dtype=torch.int64).random_(generator=loader.generator)
+        batches = list(epoch)
+        if not batches:
+            raise ValueError(f"a dataset of {len(dataset)} samples has no full batch of {batch_size}: "
+                             "lower batch_size or pass drop_last=False")
+        order = torch.tensor([i for batch in batches for i in batch]).to(device)
+        for index in order.split([len(batch) for batch in batches]):
+            yield tuple(t[index] for t in tensors)

@@ -58,7 +58,7 @@ def train_gan(G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer, opt_d: t
               g_step: Callable = generator_step, snapshot: Callable[[nn.Module, nn.Module], object] | None = None,
               snapshot_every: int = 500, mixed_precision: bool = True, desc: str = "GAN",
               history: History | None = None, iteration: Callable | None = None,
-              guard: DivergenceGuard | None = None) -> History:
+              guard: DivergenceGuard | None = None, sync_every: int = 1) -> History:
     """The GAN loop: per iteration, ``d_steps`` discriminator steps then one generator step.
 
     ``batches`` yields tuples ``(x,)`` or ``(x, y)`` (e.g. :func:`endless` over a DataLoader);
@@ -73,7 +73,14 @@ def train_gan(G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer, opt_d: t
     ``iteration`` replaces the whole body of an iteration (notebook 04's :func:`gan_iteration`, notebook
     05's :func:`wgan_iteration`): it is called as ``iteration(G, D, opt_g, opt_d, batches, noise, d_loss,
     g_loss, d_steps)`` with ``batches`` already on G's device, and returns the values to log.
+
+    ``sync_every``: the logged values are read from the device (one host sync) every ``sync_every``
+    iterations, and at snapshots and the end, instead of after each step; the history and the guard get the
+    same values, the guard up to ``sync_every - 1`` iterations later. On a GPU this lets the host queue
+    the next iterations while the device works; on the CPU it changes nothing.
     """
+    if sync_every < 1:
+        raise ValueError(f"sync_every must be at least 1 (got {sync_every})")
     device = next(G.parameters()).device
     history = history if history is not None else History()
     done = history.num_steps
@@ -90,24 +97,50 @@ def train_gan(G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer, opt_d: t
     G.train(), D.train()
     start = time.perf_counter()
     on_device = (tuple(t.to(device, non_blocking=True) for t in batch) for batch in batches)
+    pending: list[tuple[int, dict[str, torch.Tensor | float]]] = []   # steps whose values are still on the device
+
+    def flush() -> None:
+        for step, values in _read(pending):
+            guard.check(values, step)
+            history.log_step(values)
+        pending.clear()
+
     for step in tqdm(range(done + 1, done + iterations + 1), desc=desc, unit="it", leave=False):
-        values: dict[str, float] = {}
+        values: dict[str, torch.Tensor | float] = {}
         if iteration is not None:
             with _autocast(device, mixed_precision):
                 out = iteration(G, D, opt_g, opt_d, on_device, noise, d_loss, g_loss, d_steps)
-            values.update({k: float(v.detach()) for k, v in out.items()})
+            values.update({k: _detached(v) for k, v in out.items()})
         else:
             for _ in range(d_steps):
                 real = next(on_device)
                 with _autocast(device, mixed_precision):
                     out = d_step(G, D, opt_d, real, noise(len(real[0])), d_loss)
-                values.update({k: float(v.detach()) for k, v in out.items()})
+                values.update({k: _detached(v) for k, v in out.items()})
             with _autocast(device, mixed_precision):
                 out = g_step(G, D, opt_g, noise(len(real[0])), g_loss)
-            values.update({k: float(v.detach()) for k, v in out.items()})
-        guard.check(values, step)
-        history.log_step(values)
-        if snapshot is not None and step % snapshot_every == 0:
+            values.update({k: _detached(v) for k, v in out.items()})
+        pending.append((step, values))
+        snapshot_now = snapshot is not None and step % snapshot_every == 0
+        if len(pending) >= sync_every or snapshot_now:
+            flush()
+        if snapshot_now:
             take_snapshot(step)
+    flush()
     history.seconds += time.perf_counter() - start
     return history
+
+
+def _detached(value):
+    return value.detach() if isinstance(value, torch.Tensor) else value
+
+
+def _read(pending: list[tuple[int, dict]]) -> list[tuple[int, dict[str, float]]]:
+    """The pending steps' values as Python floats, read from the device in one transfer (one host sync)
+    where they are all 0-d tensors of one dtype and device; anything else is read value by value."""
+    values = [v for _, step_values in pending for v in step_values.values()]
+    if values and all(isinstance(v, torch.Tensor) and v.dim() == 0 for v in values) \
+            and len({(v.dtype, v.device) for v in values}) == 1:
+        flat = iter(torch.stack(values).tolist())
+        return [(step, {k: next(flat) for k in step_values}) for step, step_values in pending]
+    return [(step, {k: float(v) for k, v in step_values.items()}) for step, step_values in pending]
