@@ -23,9 +23,10 @@ Each time is the median of ``--repeats`` iterations after ``--warmup`` untimed o
 it counts, per iteration, the ATen operators called (on a GPU nearly each one is a kernel launch of a few
 microseconds, so for these small networks the count bounds the iteration time from below), the
 operators the Python code called directly (the rest are called by them), and the host syncs
-(``aten::_local_scalar_dense``: a ``float(t)``/``t.item()`` that waits for the device). It also counts
-the operators of the levers that cut them: spectral norm's power iteration in D's forward, and Adam's
-for-loop, ``foreach`` and ``fused`` implementations. Results go to ``benchmarks/results.json`` under
+(``float(t)``, ``t.item()``, ``t.tolist()``, ... outside PyTorch's own code: each waits for the device).
+It also counts the operators of the levers that cut them: spectral norm's power iteration in D's forward,
+Adam's for-loop, ``foreach`` and ``fused`` implementations, and the training loop with its data from a
+DataLoader or from the device and its values read every iteration or every 50. Results go to ``benchmarks/results.json`` under
 ``"profile"`` and to README's table between the ``profile`` markers.
 
 ``--levers`` times, at the sizes of the notebooks' ``full`` mode (04: conv_dim 64, batch 128; 05: conv_dim
@@ -350,30 +351,51 @@ def lever_table(all_results: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
-def _inside_optimizer(event) -> bool:
-    while event is not None:
-        if event.name.startswith("Optimizer.step"):
-            return True
-        event = event.cpu_parent
-    return False
+class HostReads:
+    """Counts, while active, the reads of a tensor's values into Python made outside PyTorch's own code:
+    ``t.item()``, ``float(t)``, ``int(t)``, ``bool(t)`` and ``t.tolist()``. On a GPU each is a host sync
+    (the host waits for the device to finish everything queued). PyTorch's own reads are left out: the
+    optimisers' step counters and the DataLoader's shuffling live on the CPU, so they wait for nothing.
+    Counting the calls (rather than profiler events) also sees ``tolist``, which the CPU profiler does not."""
+
+    METHODS = ("item", "tolist", "__float__", "__int__", "__bool__")
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __enter__(self) -> "HostReads":
+        self._saved = {name: getattr(torch.Tensor, name) for name in self.METHODS}
+        for name, method in self._saved.items():
+            setattr(torch.Tensor, name, self._counting(method))
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for name, method in self._saved.items():
+            setattr(torch.Tensor, name, method)
+
+    def _counting(self, method):
+        def read(tensor, *args, **kwargs):
+            caller = sys._getframe(1).f_globals.get("__name__", "")
+            if caller != "torch" and not caller.startswith("torch."):
+                self.count += 1
+            return method(tensor, *args, **kwargs)
+        return read
 
 
 def count_ops(step: Callable[[], None], iterations: int = 3) -> dict[str, float]:
-    """Per-iteration counts of ``step()``, measured with ``torch.profiler`` over ``iterations`` calls
-    after one unprofiled call: ATen operators (all, and those called from Python directly), and host
-    syncs — ``aten::_local_scalar_dense`` (a ``float(t)`` / ``t.item()``) outside ``optimizer.step``,
-    whose own reads are of its step counters, which live on the CPU and cost no device sync."""
+    """Per-call counts of ``step()`` over ``iterations`` calls after one uncounted call: ATen operators
+    (all, and those called from Python directly), measured with ``torch.profiler``, and host syncs
+    (:class:`HostReads`)."""
     from torch.profiler import ProfilerActivity, profile
 
     step()
-    with profile(activities=[ProfilerActivity.CPU]) as prof:
+    with profile(activities=[ProfilerActivity.CPU]) as prof, HostReads() as reads:
         for _ in range(iterations):
             step()
     aten = [e for e in prof.events() if e.name.startswith("aten::")]
-    syncs = [e for e in aten if e.name == "aten::_local_scalar_dense" and not _inside_optimizer(e)]
     return {"aten ops": len(aten) / iterations,
             "ops called from Python": sum(e.cpu_parent is None for e in aten) / iterations,
-            "host syncs": len(syncs) / iterations}
+            "host syncs": reads.count / iterations}
 
 
 def _loop_case(device) -> Callable[[], None]:
@@ -414,13 +436,21 @@ def profile_all(device: torch.device) -> dict[str, dict[str, float]]:
               ("04 Adam step on G+D (28 tensors), for-loop", lambda: _adam_case(device, foreach=False)),
               ("04 Adam step on G+D (28 tensors), foreach", lambda: _adam_case(device, foreach=True)),
               ("04 Adam step on G+D (28 tensors), fused", lambda: _adam_case(device, fused=True))]
+    for model, label in (("mlp", "03 loop: MLP GAN, batch 128"), ("dcgan", "04 loop: DCGAN+SN, batch 128")):
+        sizes = {"conv_dim": 8} if model == "dcgan" else {}   # (the counts do not depend on the width)
+        cases += [(f"{label}, DataLoader", lambda model=model, sizes=sizes: loop_case(model, device, **sizes)),
+                  (f"{label}, data on the device",
+                   lambda model=model, sizes=sizes: loop_case(model, device, resident=True, **sizes)),
+                  (f"{label}, data on the device, values read every 50 iterations",
+                   lambda model=model, sizes=sizes: loop_case(model, device, resident=True, sync_every=50, **sizes))]
     results = {}
     for name, make in cases:
         torch.manual_seed(0)
         step = make()
-        results[name] = counts = count_ops(step)
+        counts = count_ops(step)
+        results[name] = counts = {k: v / getattr(step, "iterations", 1) for k, v in counts.items()}
         print(f"{name:60} {counts['aten ops']:7.0f} ops {counts['ops called from Python']:6.0f} from Python "
-              f"{counts['host syncs']:3.0f} syncs", flush=True)
+              f"{counts['host syncs']:.2g} syncs", flush=True)
     return results
 
 
@@ -432,7 +462,7 @@ def profile_table(all_results: dict[str, dict]) -> str:
             if case not in seen:  # the counts do not depend on the device: one row per case
                 seen.add(case)
                 lines.append(f"| {case} | {c['aten ops']:.0f} | {c['ops called from Python']:.0f} | "
-                             f"{c['host syncs']:.0f} |")
+                             f"{c['host syncs']:.2g} |")
     return "\n".join(lines)
 
 

@@ -39,3 +39,21 @@ def test_profile_table_has_one_row_per_case(bench):
     results = {"CPU": {"profile": {"case": {"aten ops": 10.0, "ops called from Python": 3.0, "host syncs": 1.0}}},
                "GPU": {"profile": {"case": {"aten ops": 10.0, "ops called from Python": 3.0, "host syncs": 1.0}}}}
     assert bench.profile_table(results).splitlines()[2:] == ["| case | 10 | 3 | 1 |"]
+
+
+def test_host_reads_count_tolist_and_leave_out_torchs_own_reads(bench):
+    x = torch.ones(8)
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x), batch_size=4, shuffle=True)
+    with bench.HostReads() as reads:
+        x.tolist()
+        list(loader)   # the sampler's permutation .tolist() and the base seed's .item(): PyTorch's own, on the CPU
+        bool(x.sum() > 0)
+    assert reads.count == 2
+    assert "read" not in torch.Tensor.tolist.__qualname__   # the methods are restored
+
+
+def test_train_gan_reads_its_values_once_per_sync_every(bench):
+    """The loop's host syncs per iteration: 1 when it reads every iteration, 1/50 every 50 iterations."""
+    every = bench.count_ops(bench.loop_case("mlp", torch.device("cpu"), batch=4), iterations=1)
+    batched = bench.count_ops(bench.loop_case("mlp", torch.device("cpu"), batch=4, sync_every=50), iterations=1)
+    assert every["host syncs"] == bench.LOOP_ITERATIONS and batched["host syncs"] == 1
