@@ -168,13 +168,14 @@ LOOP_ITERATIONS = 50   # iterations per timed call of a loop case (so that `sync
 
 def loop_case(model: str, device, *, conv_dim: int = 64, batch: int = 128, adam: dict | None = None,
               compile_mode: str | None = None, fixed: bool = False, sync_every: int = 1,
-              resident: bool = False) -> Callable[[], None]:
+              resident: bool = False, samples: int | None = None) -> Callable[[], None]:
     """``LOOP_ITERATIONS`` iterations of ``train_gan`` as the notebooks run it, real batches included:
     ``model`` = ``"mlp"`` (03's MLP GAN on 60,000 MNIST-sized images, BCE) or ``"dcgan"`` (04's DCGAN with
     spectral norm on 1,020 32×32 photos, LSGAN). The batches come from a DataLoader over CPU tensors,
     copied to the device each step, or with ``resident`` from :func:`~course_utils.data.device_batches`;
     ``sync_every``: train_gan's. Random tensors stand in for the data (the time does not depend on it);
-    ``fixed`` is accepted for a uniform signature (the batches are those of a seeded DataLoader)."""
+    ``fixed`` is accepted for a uniform signature (the batches are those of a seeded DataLoader);
+    ``samples`` replaces the dataset's size (a small test)."""
     from course_utils.data import device_batches, make_loader
     from course_utils.losses import d_loss_bce, g_loss_nonsaturating
     from course_utils.models.gan import MLPDiscriminator, MLPGenerator, gaussian_noise
@@ -184,12 +185,12 @@ def loop_case(model: str, device, *, conv_dim: int = 64, batch: int = 128, adam:
     if model == "mlp":
         G = MLPGenerator(100, (1, 28, 28), hidden=(256, 512, 1024)).to(device)
         D = MLPDiscriminator((1, 28, 28), hidden=(512, 256)).to(device)
-        data = torch.rand(60_000, 1, 28, 28, generator=generator) * 2 - 1
+        data = torch.rand(samples or 60_000, 1, 28, 28, generator=generator) * 2 - 1
         d_loss, g_loss, iteration = d_loss_bce, g_loss_nonsaturating, None
         opt_g, opt_d = (torch.optim.Adam(m.parameters(), 2e-4, betas=(0.5, 0.999), **(adam or {})) for m in (G, D))
     else:
         G, D, opt_g, opt_d = _dc_pair(conv_dim, device, torch.contiguous_format, wgan=False, adam=adam)
-        data = torch.rand(1020, 3, 32, 32, generator=generator) * 2 - 1
+        data = torch.rand(samples or 1020, 3, 32, 32, generator=generator) * 2 - 1
         d_loss, g_loss, iteration = lsgan_d_loss, lsgan_g_loss, gan_iteration
     G, D = _compiled(G, compile_mode), _compiled(D, compile_mode)
     dataset = torch.utils.data.TensorDataset(data)
