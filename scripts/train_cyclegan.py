@@ -9,7 +9,8 @@ Run it again with the same ``--checkpoint-dir`` to continue where it stopped (``
 ``--max-minutes`` stops cleanly after the epoch that crosses the limit. Presets: ``paper`` is the
 paper's model and schedule (256 px, ngf 64, 9 blocks, 100 + 100 epochs); ``small`` is what the CPU can
 afford (128 px, ngf 32, 6 blocks as the paper uses at 128 px, ndf 32); ``smoke`` runs in seconds.
-On CUDA, bfloat16 autocast and channels-last are on (``--no-amp``, ``--no-channels-last``).
+On CUDA ``--amp`` trains in bfloat16 autocast and ``--channels-last`` with channels-last tensors (both off by
+default: on an H100 neither made an iteration faster, README's Speed section).
 
 Several devices, or several CPU processes: ``torchrun --standalone --nproc_per_node=N scripts/train_cyclegan.py
 ...`` trains with DistributedDataParallel (NCCL on CUDA, one device per process; gloo on the CPU), each
@@ -60,8 +61,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--fresh", action="store_true", help="start over; the folder's last.pt is kept as previous.pt")
     parser.add_argument("--max-minutes", type=float, help="stop after the epoch that crosses this many minutes")
     parser.add_argument("--device", help="cpu, cuda, ... (default: COURSE_DEVICE, else CUDA if available)")
-    parser.add_argument("--no-amp", action="store_true", help="train in float32 on CUDA")
-    parser.add_argument("--no-channels-last", action="store_true")
+    parser.add_argument("--amp", action="store_true", help="bfloat16 autocast on CUDA")
+    parser.add_argument("--channels-last", action="store_true", help="channels-last tensors on CUDA")
     for name in ("crop_size", "ngf", "n_blocks", "ndf", "n_epochs", "n_epochs_decay", "iterations_per_epoch",
                  "batch_size", "seed"):
         parser.add_argument(f"--{name.replace('_', '-')}", type=int, help="override the preset")
@@ -86,7 +87,7 @@ def train(args: argparse.Namespace, d: Distributed | None = None, argv: list[str
     d = d if d is not None else Distributed(device=get_device())
     settings = dict(PRESETS[args.preset])
     settings.update({k: v for k, v in vars(args).items() if v is not None and k in CycleGANConfig.__dataclass_fields__})
-    config = CycleGANConfig(**settings, mixed_precision=not args.no_amp, channels_last=not args.no_channels_last)
+    config = CycleGANConfig(**{**settings, "mixed_precision": args.amp, "channels_last": args.channels_last})
     if args.export is not None and d.is_main:     # found now, not after hours of training
         check_writable(args.export.parent, what="the folder of --export", fix="Pass another --export path.")
     seed_everything(config.seed)

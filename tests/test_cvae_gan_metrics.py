@@ -171,6 +171,30 @@ def test_train_gan_reads_python_floats_that_a_step_returns():
     assert len(history.steps["d_loss"]) == 3 and all(isinstance(v, float) for v in history.steps["g_loss"])
 
 
+def test_train_gan_reads_mixed_dtypes_exactly_in_one_transfer():
+    """bfloat16 scores beside float32 losses (a step run under autocast): read together, each value exact."""
+    from course_utils.training.gan import _read
+    values = {"loss": torch.tensor(1 / 3), "D(x)": torch.tensor(0.7, dtype=torch.bfloat16)}
+    [(step, read)] = _read([(1, values)])
+    assert step == 1 and read == {"loss": float(values["loss"]), "D(x)": float(values["D(x)"])}
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_mixed_precision_scores_with_the_weights_of_after_an_optimiser_step():
+    """Autocast caches a bfloat16 copy of each weight for the whole block; _autocast turns the cache off, so a
+    WGAN iteration's second critic step (inside the same block) sees the first step's update."""
+    from course_utils.training import _autocast
+    torch.manual_seed(0)
+    layer, x = torch.nn.Linear(8, 1).cuda(), torch.randn(4, 8, device="cuda")
+    optimizer = torch.optim.SGD(layer.parameters(), lr=1.0)
+    with _autocast(torch.device("cuda"), True):
+        before = layer(x)
+        before.sum().backward()
+        optimizer.step()
+        after = layer(x)
+    assert not torch.equal(before, after)
+
+
 # --- data, metrics, classifier ----------------------------------------------------------------------
 
 def test_mixtures():

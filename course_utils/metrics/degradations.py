@@ -35,7 +35,7 @@ def drop_classes(images: torch.Tensor, labels: torch.Tensor, keep: int | list[in
     """Mode dropping: ``n`` images drawn without replacement from ``images`` ``[N, ...]`` whose ``labels`` ``[N]``
     are among ``keep`` (a list of classes, or the first ``keep`` classes). Returns ``[n, ...]``."""
     classes = list(range(keep)) if isinstance(keep, int) else list(keep)
-    pool = torch.nonzero(torch.isin(labels, torch.tensor(classes))).flatten()
+    pool = torch.nonzero(torch.isin(labels, torch.tensor(classes, device=labels.device))).flatten()
     if len(pool) < n:
         raise ValueError(f"only {len(pool)} images of classes {classes}, fewer than the {n} requested.")
     return images[pool[torch.randperm(len(pool), generator=generator)[:n]]]

@@ -56,8 +56,8 @@ class Ensemble(nn.Module):
                 n = h.shape[1]
                 unbiased = var.squeeze(1) * n / max(n - 1, 1)
                 for s, bn in enumerate(layers):
-                    bn.running_mean.lerp_(mean[s, 0], bn.momentum)
-                    bn.running_var.lerp_(unbiased[s], bn.momentum)
+                    bn.running_mean.lerp_(mean[s, 0].to(bn.running_mean.dtype), bn.momentum)   # (h may be bf16)
+                    bn.running_var.lerp_(unbiased[s].to(bn.running_var.dtype), bn.momentum)
                     bn.num_batches_tracked += 1
         else:
             mean = torch.stack([bn.running_mean for bn in layers]).unsqueeze(1)
