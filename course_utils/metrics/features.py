@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from .distances import _as_features, frechet_distance, gaussian_statistics, polynomial_kernel, subset_mmd2
-from .manifold import _inside, _pairwise, kth_neighbour_radii
+from .manifold import _inside, _pairwise, _radii, kth_neighbour_radii
 
 METRICS = ("fd", "kid", "precision", "recall", "density", "coverage")
 HIGHER_IS_BETTER = {"fd": False, "kid": False, "precision": True, "recall": True, "density": True,
@@ -75,8 +75,9 @@ class FeatureReference:
         self.stats = gaussian_statistics(self.features)
         if self.stats.factor is None:
             self.stats.sqrt_cov  # noqa: B018 (computed once here, reused by every score)
-        self.radii_pr = kth_neighbour_radii(self.features, k_pr)
-        self.radii_dc = kth_neighbour_radii(self.features, k_dc)
+        own = _pairwise(self.features, self.features)                        # [N, N], once for both k
+        self.radii_pr, self.radii_dc = _radii(own, k_pr), _radii(own, k_dc)
+        del own
         self.k_xx = polynomial_kernel(self.features, self.features)
 
     def _kid(self, fake: torch.Tensor) -> float:

@@ -15,9 +15,13 @@ def kth_neighbour_radii(features: torch.Tensor, k: int) -> torch.Tensor:
     """Distance of each sample ``[N, d]`` to its k-th nearest neighbour in the same set, itself excluded
     (the 0-th neighbour is the sample at distance 0). Returns ``[N]``."""
     x = _as_features("features", features)
-    if not 1 <= k < len(x):
-        raise ValueError(f"k = {k} needs at least k + 1 = {k + 1} samples and k ≥ 1; got {len(x)} samples.")
-    distances = _pairwise(x, x)
+    return _radii(_pairwise(x, x), k)
+
+
+def _radii(distances: torch.Tensor, k: int) -> torch.Tensor:
+    """:func:`kth_neighbour_radii` from a set's own distance matrix ``[N, N]`` (to reuse it for several k)."""
+    if not 1 <= k < len(distances):
+        raise ValueError(f"k = {k} needs at least k + 1 = {k + 1} samples and k ≥ 1; got {len(distances)} samples.")
     return distances.kthvalue(k + 1, dim=1).values
 
 
