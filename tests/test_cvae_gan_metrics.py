@@ -173,9 +173,9 @@ def test_train_gan_reads_python_floats_that_a_step_returns():
 
 def test_train_gan_reads_mixed_dtypes_exactly_in_one_transfer():
     """bfloat16 scores beside float32 losses (a step run under autocast): read together, each value exact."""
-    from course_utils.training.gan import _read
+    from course_utils.training.history import read_values
     values = {"loss": torch.tensor(1 / 3), "D(x)": torch.tensor(0.7, dtype=torch.bfloat16)}
-    [(step, read)] = _read([(1, values)])
+    [(step, read)] = read_values([(1, values)])
     assert step == 1 and read == {"loss": float(values["loss"]), "D(x)": float(values["D(x)"])}
 
 

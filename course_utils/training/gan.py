@@ -12,7 +12,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from .guards import DivergenceGuard
-from .history import History
+from .history import History, read_values
 from .loop import _autocast
 
 
@@ -100,7 +100,7 @@ def train_gan(G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer, opt_d: t
     pending: list[tuple[int, dict[str, torch.Tensor | float]]] = []   # steps whose values are still on the device
 
     def flush() -> None:
-        for step, values in _read(pending):
+        for step, values in read_values(pending):
             guard.check(values, step)
             history.log_step(values)
         pending.clear()
@@ -133,16 +133,3 @@ def train_gan(G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer, opt_d: t
 
 def _detached(value):
     return value.detach() if isinstance(value, torch.Tensor) else value
-
-
-def _read(pending: list[tuple[int, dict]]) -> list[tuple[int, dict[str, float]]]:
-    """The pending steps' values as Python floats, read from the device in one transfer (one host sync)
-    where they are all 0-d tensors of one dtype and device; anything else is read value by value."""
-    values = [v for _, step_values in pending for v in step_values.values()]
-    if values and all(isinstance(v, torch.Tensor) and v.dim() == 0 for v in values) \
-            and len({v.device for v in values}) == 1:
-        if len({v.dtype for v in values}) > 1:   # e.g. bfloat16 scores beside float32 losses: float64 holds both
-            values = [v.double() for v in values]
-        flat = iter(torch.stack(values).tolist())
-        return [(step, {k: next(flat) for k in step_values}) for step, step_values in pending]
-    return [(step, {k: float(v) for k, v in step_values.items()}) for step, step_values in pending]

@@ -12,7 +12,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from .guards import DivergenceGuard
-from .history import History
+from .history import History, read_values
 
 LossFn = Callable[[nn.Module, tuple[torch.Tensor, ...]], dict[str, torch.Tensor]]
 
@@ -64,7 +64,7 @@ def train(model: nn.Module, loader: DataLoader, loss_fn: LossFn, optimizer: torc
                 batch = tuple(t.to(device, non_blocking=True) for t in batch)
                 with _autocast(device, mixed_precision):
                     losses = loss_fn(model, batch)
-                values = {name: float(value.detach()) for name, value in losses.items()}
+                [(_, values)] = read_values([(step + 1, {name: v.detach() for name, v in losses.items()})])
                 step += 1
                 guard.check(values, step)
                 optimizer.zero_grad(set_to_none=True)
