@@ -6,6 +6,7 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 
 import gzip  # noqa: E402
 import hashlib  # noqa: E402
+import importlib.util  # noqa: E402
 import http.server  # noqa: E402
 import threading  # noqa: E402
 import struct  # noqa: E402
@@ -124,3 +125,16 @@ def server():
     yield s
     s.close()
 
+
+def load_script(name: str):
+    """``scripts/<name>.py`` imported as a module (the scripts are not a package)."""
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parent.parent / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def bench():
+    """scripts/benchmark.py as a module."""
+    return load_script("benchmark")

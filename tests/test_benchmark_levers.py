@@ -1,12 +1,8 @@
 """scripts/benchmark.py --levers: each lever computes the same iteration as plain float32."""
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 import torch
 
-ROOT = Path(__file__).resolve().parent.parent
 DCGAN, WGAN = "04 DCGAN+SN, conv_dim 64, batch 128", "05 WGAN-GP (5 critic + 1 G), conv_dim 64, batch 64"
 CYCLEGAN = "06 CycleGAN paper: 256 px, ngf 64, 9 blocks, batch 1"
 SMALL = {"conv_dim": 8, "batch": 4}
@@ -15,14 +11,6 @@ SMALL = {"conv_dim": 8, "batch": 4}
 # first step moves it by ±lr with that noise's sign. In DCGAN at conv_dim 8 this is 2-3 % of the update's
 # norm; a lever that changed the update itself (another lr, a missed step) differs by ~100 %.
 NOISE = 0.05
-
-
-@pytest.fixture(scope="module")
-def bench():
-    spec = importlib.util.spec_from_file_location("benchmark", ROOT / "scripts" / "benchmark.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _flat(modules) -> torch.Tensor:

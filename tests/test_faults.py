@@ -312,7 +312,7 @@ def test_trainer_checks_its_folder_before_training(monet, tmp_path, monkeypatch)
 
 
 def test_training_script_reports_an_unwritable_folder_in_one_line(monet, tmp_path, monkeypatch, capsys):
-    from test_trainer_ablation_metrics import load_script
+    from conftest import load_script
     script = load_script("train_cyclegan")
 
     def denied(folder):
@@ -562,7 +562,7 @@ def test_device_check_rejects_unknown_types_missing_devices_and_indices(monkeypa
 
 @pytest.mark.parametrize("device,expected", [("banana", "not a device name"), ("cuda:7", "cuda")])
 def test_training_script_checks_the_device_first(monet, tmp_path, capsys, device, expected):
-    from test_trainer_ablation_metrics import load_script
+    from conftest import load_script
     script = load_script("train_cyclegan")
     code = script.main(["--preset", "smoke", "--checkpoint-dir", str(tmp_path / "run"), "--device", device])
     err = capsys.readouterr().err

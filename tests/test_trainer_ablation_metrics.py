@@ -1,7 +1,6 @@
 """CycleGAN trainer (checkpoints, exact resume, exported generators), the training and benchmark scripts,
 32×32 RGB datasets, the sliced Wasserstein distance, the ablation helper and the GAN/WGAN iterations."""
 
-import importlib.util
 import math
 from pathlib import Path
 
@@ -16,16 +15,9 @@ from course_utils.losses import gradient_penalty, lsgan_d_loss, lsgan_g_loss, wg
 from course_utils.metrics import sliced_wasserstein
 from course_utils.models.gan import gaussian_noise
 from course_utils.training import History, gan_iteration, train_gan, wgan_iteration
-from conftest import tiny_monet2photo
+from conftest import load_script, tiny_monet2photo
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def load_script(name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture
