@@ -2,7 +2,6 @@
 32×32 RGB datasets, the sliced Wasserstein distance, the ablation helper and the GAN/WGAN iterations."""
 
 import math
-from pathlib import Path
 
 import pytest
 import torch
@@ -16,9 +15,6 @@ from course_utils.metrics import sliced_wasserstein
 from course_utils.models.gan import gaussian_noise
 from course_utils.training import History, gan_iteration, train_gan, wgan_iteration
 from conftest import load_script, tiny_monet2photo
-
-ROOT = Path(__file__).resolve().parent.parent
-
 
 @pytest.fixture
 def monet(tmp_path, monkeypatch):
