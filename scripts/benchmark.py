@@ -285,20 +285,30 @@ LEVERS = {
 LOOP_LEVERS = {"values read every 50 iterations", "data on the device"}
 
 
+def why_not(case: str, lever: str, device: torch.device) -> str | None:
+    """Why ``lever`` cannot apply to ``case`` on ``device``, or None if it can."""
+    graphable = next(g for name, _, g in LEVER_CASES if name == case)
+    _, graph, _, cuda_only = LEVERS[lever]
+    if cuda_only and device.type != "cuda":
+        return f"{lever} needs a CUDA device"
+    if graph and not graphable:
+        return (f"{case}: its step depends on host state (CycleGAN's image pools; a training loop's data loading "
+                "and logging), so it cannot be captured in a CUDA graph")
+    if lever in LOOP_LEVERS and case not in LOOPS:
+        return f"{lever} acts on the training loop: only the loop cases have one"
+    return None
+
+
 def lever_step(case: str, lever: str, device: torch.device, *, fixed: bool = False, **overrides) -> Callable[[], None]:
     """The iteration of ``case`` (a name in LEVER_CASES) with ``lever`` (a name in LEVERS) applied, ready to
     call; ``step.modules`` holds its networks. ``fixed``: the same real batch and noise every call (to compare
     levers' results); ``overrides`` replace the DCGAN and WGAN-GP cases' ``conv_dim`` and ``batch`` (a small
     test). A CUDA-graphed step has run its warm-up steps already (``step.steps_run``)."""
-    build, graphable = next((b, g) for name, b, g in LEVER_CASES if name == case)
-    options, graph, _, cuda_only = LEVERS[lever]
-    if cuda_only and device.type != "cuda":
-        raise RuntimeError(f"{lever} needs a CUDA device")
-    if graph and not graphable:
-        raise RuntimeError(f"{case}: its step depends on host state (CycleGAN's image pools; a training loop's "
-                           "data loading and logging), so it cannot be captured in a CUDA graph")
-    if lever in LOOP_LEVERS and case not in LOOPS:
-        raise RuntimeError(f"{lever} acts on the training loop: only the loop cases have one")
+    reason = why_not(case, lever, device)
+    if reason is not None:
+        raise RuntimeError(reason)
+    build = next(b for name, b, _ in LEVER_CASES if name == case)
+    options, graph, _, _ = LEVERS[lever]
     options = dict(options)
     if options.get("compile_mode") == "compile":   # CUDA graphs through torch.compile on a GPU
         options["compile_mode"] = "reduce-overhead" if device.type == "cuda" else "default"
@@ -310,13 +320,12 @@ def run_levers(levers: list[str], device: torch.device, warmup: int, repeats: in
     """Median seconds per iteration of each LEVER_CASES case with each lever that applies on ``device``;
     a lever that fails is recorded as the error's first line instead of a time."""
     results: dict[str, dict] = {}
-    for case, _, graphable in LEVER_CASES:
+    for case, _, _ in LEVER_CASES:
         results[case] = {}
         for lever in levers:
-            _, graph, tf32, cuda_only = LEVERS[lever]
-            if (cuda_only and device.type != "cuda") or (graph and not graphable) \
-                    or (lever in LOOP_LEVERS and case not in LOOPS):
+            if why_not(case, lever, device) is not None:
                 continue
+            tf32 = LEVERS[lever][2]
             slow = "256 px" in case and device.type == "cpu"
             previous = torch.backends.cuda.matmul.allow_tf32
             torch.backends.cuda.matmul.allow_tf32 = tf32 or previous
@@ -346,8 +355,8 @@ def lever_table(all_results: dict[str, dict]) -> str:
     def fmt(value):
         if value is None:
             return ""
-        if isinstance(value, str):
-            return value.split(":")[0] + (": " + value.split(":")[1].strip() if ":" in value else "")
+        if isinstance(value, str):   # "failed: <error type>: <message>" -> "failed: <error type>"
+            return ": ".join(value.split(": ")[:2])
         return f"{value:.2f} s" if value >= 1 else f"{value * 1000:.1f} ms"
     for device, entry in all_results.items():
         for case, times in entry.get("levers", {}).items():

@@ -61,7 +61,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--fresh", action="store_true", help="start over; the folder's last.pt is kept as previous.pt")
     parser.add_argument("--max-minutes", type=float, help="stop after the epoch that crosses this many minutes")
     parser.add_argument("--device", help="cpu, cuda, ... (default: COURSE_DEVICE, else CUDA if available)")
-    parser.add_argument("--amp", action="store_true", help="bfloat16 autocast on CUDA")
+    parser.add_argument("--amp", action="store_true", dest="mixed_precision", help="bfloat16 autocast on CUDA")
     parser.add_argument("--channels-last", action="store_true", help="channels-last tensors on CUDA")
     for name in ("crop_size", "ngf", "n_blocks", "ndf", "n_epochs", "n_epochs_decay", "iterations_per_epoch",
                  "batch_size", "seed"):
@@ -87,7 +87,7 @@ def train(args: argparse.Namespace, d: Distributed | None = None, argv: list[str
     d = d if d is not None else Distributed(device=get_device())
     settings = dict(PRESETS[args.preset])
     settings.update({k: v for k, v in vars(args).items() if v is not None and k in CycleGANConfig.__dataclass_fields__})
-    config = CycleGANConfig(**{**settings, "mixed_precision": args.amp, "channels_last": args.channels_last})
+    config = CycleGANConfig(**settings)   # (--amp and --channels-last are config fields too)
     if args.export is not None and d.is_main:     # found now, not after hours of training
         check_writable(args.export.parent, what="the folder of --export", fix="Pass another --export path.")
     seed_everything(config.seed)

@@ -40,8 +40,9 @@ def train(model: nn.Module, loader: DataLoader, loss_fn: LossFn, optimizer: torc
     pass ``guard`` to change its thresholds).
     After each epoch ``evaluate(model)`` adds metrics (e.g. the test ELBO) and ``snapshot(model)``
     stores images. With ``mixed_precision``, the forward pass runs in bfloat16 autocast on CUDA (off by
-    default: on an H100 it made the course's steps no faster, README's Speed section). ``scheduler`` (a learning-rate schedule on ``optimizer``) is stepped after every optimizer
-    step. Returns the :class:`History` (pass one in to continue it).
+    default: on an H100 it made the course's steps no faster, README's Speed section). ``scheduler`` (a
+    learning-rate schedule on ``optimizer``) is stepped after every optimizer step. Returns the
+    :class:`History` (pass one in to continue it).
     """
     device = torch.device(device)
     history = history if history is not None else History()
